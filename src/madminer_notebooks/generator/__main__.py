@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Leading-order VBF H -> gamma gamma events in EWdim6 with weights at every benchmark "
         "of a MadMiner setup, written as a MadGraph-style LHE file.",
     )
-    p.add_argument("--setup", required=True, type=Path, help="MadMiner setup file (HDF5) with parameters and benchmarks")
+    p.add_argument(
+        "--setup", required=True, type=Path, help="MadMiner setup file (HDF5) with parameters and benchmarks"
+    )
     p.add_argument("--benchmark", required=True, help="benchmark to sample from")
     p.add_argument("--events", required=True, type=int, help="number of unweighted events")
     p.add_argument("--seed", required=True, type=int, help="random seed (with --jobs, fixes the file byte for byte)")
@@ -46,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         request = GenerationRequest(
             setup=args.setup,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,7 @@ def evaluate_transform(expression: str, theta: float) -> float:
             return _OPERATORS[type(node.op)](visit(node.left), visit(node.right))
         if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
             return _OPERATORS[type(node.op)](visit(node.operand))
-        raise SetupError(
-            f"param_card_transform {expression!r}: only numbers, theta and + - * / ** are allowed"
-        )
+        raise SetupError(f"param_card_transform {expression!r}: only numbers, theta and + - * / ** are allowed")
 
     return visit(tree)
 
@@ -114,6 +113,9 @@ class Setup:
         return np.array([[b.cwl2, b.cpwl2] for b in self.benchmarks])
 
 
+_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
 def _strings(values: np.ndarray) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
@@ -141,7 +143,7 @@ def load_setup(path: str | Path) -> Setup:
     except OSError as err:
         raise SetupError(f"setup file {path} is not a readable HDF5 file: {err}") from err
 
-    parameters = tuple(Parameter(n, b, i, t) for n, b, i, t in zip(names, blocks, ids, transforms))
+    parameters = tuple(Parameter(n, b, i, t) for n, b, i, t in zip(names, blocks, ids, transforms, strict=True))
     operators = [p.operator for p in parameters]  # raises for unknown LHA entries
     if len(set(operators)) != len(operators):
         raise SetupError(f"setup file {path}: two parameters set the same coefficient ({operators})")
@@ -155,13 +157,17 @@ def load_setup(path: str | Path) -> Setup:
             )
     if not bench_names:
         raise SetupError(f"setup file {path} has no benchmarks")
+    for name in bench_names:
+        # Names become XML attribute values (<wgt id='NAME'>) and MadMiner's weight keys.
+        if not _NAME.fullmatch(name):
+            raise SetupError(f"setup file {path}: benchmark name {name!r} must use only letters, digits and _ . + -")
 
     benchmarks = []
-    for name, values, is_nuisance in zip(bench_names, bench_values, nuisance):
+    for name, values, is_nuisance in zip(bench_names, bench_values, nuisance, strict=True):
         if is_nuisance:
             continue
         card = {"CWL2": 0.0, "CPWL2": 0.0}
-        for p, theta in zip(parameters, values):
+        for p, theta in zip(parameters, values, strict=True):
             card[p.operator] = p.card_value(float(theta))
         benchmarks.append(Benchmark(name, tuple(float(v) for v in values), card["CWL2"], card["CPWL2"]))
     return Setup(path, parameters, tuple(benchmarks))

@@ -31,10 +31,7 @@ from .constants import (
 )
 from .phase_space import GenerationCuts
 
-PROCESS_CARD = (
-    "import model EWdim6-full\n"
-    "generate u d > u d h / a z QCD=0 QED=99 NP=2, h > a a QCD=0 QED=99 NP=0\n"
-)
+PROCESS_CARD = "import model EWdim6-full\ngenerate u d > u d h / a z QCD=0 QED=99 NP=2, h > a a QCD=0 QED=99 NP=0\n"
 
 # (pdg id, status, mother1, mother2, colour, anticolour, spin) of the seven particle lines.
 _PARTICLES = (
@@ -91,7 +88,7 @@ def _run_card(info: RunInfo) -> str:
         (info.cuts.etaj, "etaj", "maximum |eta| of the quarks"),
         (info.cuts.drjj, "drjj", "minimum Delta R between the quarks"),
         (False, "cut_decays", "no cuts on the Higgs decay products"),
-        (BW_CUTOFF, "bwcutoff", "|m - M| < bwcutoff * width for the Higgs"),
+        (BW_CUTOFF, "bwcutoff", "Higgs lineshape kept within bwcutoff widths of its mass"),
         (False, "use_syst", "no systematics weights"),
     ]
     body = "\n".join(f"  {value} = {key} ! {comment}" for value, key, comment in lines)
@@ -152,9 +149,7 @@ def header(info: RunInfo) -> str:
         f"#  Scale                   :  {info.scale_spec}\n"
         f"#  Unweighting efficiency  :  {info.unweighting_efficiency:.4f}\n"
         f"#  Truncated fraction      :  {info.truncated_fraction:.2e}\n"
-        "</MGGenerationInfo>\n"
-        + _reweight_block(info)
-        + "</header>\n<init>\n"
+        "</MGGenerationInfo>\n" + _reweight_block(info) + "</header>\n<init>\n"
         f"2212 2212 {BEAM_ENERGY:.8e} {BEAM_ENERGY:.8e} 0 0 {PDF_LHAID} {PDF_LHAID} -4 1\n"
         f"{info.cross_section_pb:+.10e} {info.cross_section_error_pb:+.10e} {info.cross_section_pb:+.10e} 1\n"
         "</init>\n"
@@ -175,7 +170,7 @@ class EventFormatter:
             lines.append(prefix + particle_fmt.replace("%.4e\n", f"{float(spin):.4e}\n"))
         if weight_names:
             lines.append("<rwgt>\n")
-            lines.extend(f"<wgt id='{name}'> %+.10e </wgt>\n" for name in weight_names)
+            lines.extend(f"<wgt id='{name}'> %+.15e </wgt>\n" for name in weight_names)
             lines.append("</rwgt>\n")
         lines.append("</event>\n")
         self.template = "".join(lines)
@@ -193,8 +188,65 @@ class EventFormatter:
         ``weights``: (n, n_weights) values of the ``<wgt>`` entries."""
         n = len(xwgtup)
         columns = [xwgtup, scale, np.full(n, ALPHA_EM), alpha_s]
-        for p, m in zip(momenta, masses):
+        for p, m in zip(momenta, masses, strict=True):
             columns += [p[:, 1], p[:, 2], p[:, 3], p[:, 0], m]
         table = np.column_stack(columns + [weights]) if weights.size else np.column_stack(columns)
         template = self.template
         return "".join([template % tuple(row) for row in table.tolist()])
+
+
+@dataclass
+class EventArrays:
+    """Contents of an LHE file as arrays (for checks and plots; MadMiner reads files itself)."""
+
+    xwgtup: np.ndarray  # (n,)
+    scale: np.ndarray  # (n,)
+    pdg_ids: np.ndarray  # (n_particles,) of the first event; all events of one process share them
+    status: np.ndarray  # (n_particles,)
+    momenta: np.ndarray  # (n, n_particles, 4) as (E, px, py, pz)
+    masses: np.ndarray  # (n, n_particles)
+    weights: dict[str, np.ndarray]  # <wgt id> -> (n,)
+    header: str
+
+
+def read_lhe_arrays(path: str, max_events: int | None = None) -> EventArrays:
+    """Read an LHE file (plain or gzipped) whose events all have the same particle content."""
+    import gzip as _gzip
+    import re
+
+    opener = _gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as f:
+        text = f.read()
+    head, _, body = text.partition("<event>")
+    chunks = ("<event>" + body).split("<event>")[1:]
+    if max_events is not None:
+        chunks = chunks[:max_events]
+    wgt = re.compile(r"<wgt id='([^']+)'>\s*([-+0-9.eE]+)\s*</wgt>")
+    xw, sc, moms, masses = [], [], [], []
+    weights: dict[str, list[float]] = {}
+    ids = status = None
+    for chunk in chunks:
+        lines = chunk.strip().splitlines()
+        first = lines[0].split()
+        nup = int(first[0])
+        xw.append(float(first[2]))
+        sc.append(float(first[3]))
+        rows = [line.split() for line in lines[1 : 1 + nup]]
+        if ids is None:
+            ids = np.array([int(r[0]) for r in rows])
+            status = np.array([int(r[1]) for r in rows])
+        vals = np.array([[float(v) for v in r[6:11]] for r in rows])
+        moms.append(vals[:, [3, 0, 1, 2]])
+        masses.append(vals[:, 4])
+        for name, value in wgt.findall(chunk):
+            weights.setdefault(name, []).append(float(value))
+    return EventArrays(
+        xwgtup=np.array(xw),
+        scale=np.array(sc),
+        pdg_ids=ids,
+        status=status,
+        momenta=np.array(moms),
+        masses=np.array(masses),
+        weights={k: np.array(v) for k, v in weights.items()},
+        header=head,
+    )

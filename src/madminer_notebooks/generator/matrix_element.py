@@ -18,6 +18,7 @@ import numpy as np
 
 from .constants import G_HWW_CPWL2, G_HWW_CWL2, G_HWW_SM, G_WFF, MW
 
+
 def left_spinor(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two-component left-handed Weyl spinor of a massless momentum, normalised to u^dagger u = 2E.
 
@@ -107,7 +108,7 @@ def amplitude_parts(p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, p4: np.ndarr
     j_d = left_current(p3, p2)  # couples to W- (index mu)
     q1 = tuple(p1[:, i] - p4[:, i] for i in range(4))
     q2 = tuple(p2[:, i] - p3[:, i] for i in range(4))
-    big_p3 = tuple(-(a + b) for a, b in zip(q1, q2))
+    big_p3 = tuple(-(a + b) for a, b in zip(q1, q2, strict=True))
     q1q1, q2q2 = _dot(q1, q1), _dot(q2, q2)
 
     jj = _dot(j_d, j_u)
@@ -118,7 +119,7 @@ def amplitude_parts(p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, p4: np.ndarr
         - (_dot(q2, big_p3) + _dot(q1, big_p3)) * jj
     )
     # CP-odd: eps^{mu nu a b} (P1_b - P2_b) P3_a
-    x_wt = epsilon_contract(j_d, j_u, big_p3, tuple(a - b for a, b in zip(q2, q1)))
+    x_wt = epsilon_contract(j_d, j_u, big_p3, tuple(a - b for a, b in zip(q2, q1, strict=True)))
 
     prop = G_WFF**2 / ((q1q1 - MW**2) * (q2q2 - MW**2))
     return AmplitudeParts(sm=prop * G_HWW_SM * jj, cwl2=prop * G_HWW_CWL2 * x_w, cpwl2=prop * G_HWW_CPWL2 * x_wt)

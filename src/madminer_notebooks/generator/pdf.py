@@ -23,14 +23,16 @@ class PDFGridError(RuntimeError):
 
 
 def find_pdf_grid(name: str = PDF_GRID_FILE) -> Path:
-    """Locate a grid file: ``$MMNB_PDF_PATH`` first, then Pythia 8's data folder of this environment."""
-    candidates: list[Path] = []
+    """Locate a grid file: in ``$MMNB_PDF_PATH`` if set (and only there), else Pythia 8's data folder
+    of this environment."""
     if os.environ.get("MMNB_PDF_PATH"):
-        candidates.append(Path(os.environ["MMNB_PDF_PATH"]) / name)
-    if os.environ.get("PYTHIA8DATA"):
-        candidates.append(Path(os.environ["PYTHIA8DATA"]).parent / "pdfdata" / name)
-    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix]):
-        candidates.append(Path(prefix) / "share" / "Pythia8" / "pdfdata" / name)
+        candidates = [Path(os.environ["MMNB_PDF_PATH"]) / name]
+    else:
+        candidates = []
+        if os.environ.get("PYTHIA8DATA"):
+            candidates.append(Path(os.environ["PYTHIA8DATA"]).parent / "pdfdata" / name)
+        for prefix in dict.fromkeys([sys.prefix, sys.base_prefix]):
+            candidates.append(Path(prefix) / "share" / "Pythia8" / "pdfdata" / name)
     for path in candidates:
         if path.is_file():
             return path

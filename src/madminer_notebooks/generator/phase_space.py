@@ -135,7 +135,8 @@ class PhaseSpace:
         two_pi = 2 * math.pi
         d_pt2 = (self._u_lo - self._u_hi) / (u3 * u3) * (self._u_lo - self._u_hi) / (u4 * u4)  # d(pT3^2) d(pT4^2)
         measure = (
-            d_pt2 / 4.0  # pT dpT = d(pT^2) / 2, twice
+            d_pt2
+            / 4.0  # pT dpT = d(pT^2) / 2, twice
             * (2 * eta) ** 2
             * (2 * self._log_u_span)  # dy_H = d ln u
             * two_pi  # phi_3

@@ -154,9 +154,7 @@ def _generate_job(args: tuple[np.random.SeedSequence, int, float, float, str]) -
             w_s = w[idx]
             if others:
                 amp = batch.parts
-                ratios = np.column_stack(
-                    [batch.base[idx] * amp.squared(b.cwl2, b.cpwl2)[idx] / w_s for b in others]
-                )
+                ratios = np.column_stack([batch.base[idx] * amp.squared(b.cwl2, b.cpwl2)[idx] / w_s for b in others])
             else:
                 ratios = np.empty((idx.size, 0))
             kin = batch.kin
@@ -197,10 +195,13 @@ def _validate(req: GenerationRequest) -> tuple[Setup, Benchmark, ScaleChoice, Pa
         raise GenerationError(f"output {out} must end in .lhe.gz")
     if not out.parent.is_dir():
         raise GenerationError(f"output folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise GenerationError(f"output folder {out.parent} is not writable")
     if out.is_dir():
         raise GenerationError(f"output {out} is a folder")
+    try:  # the real test of writability (permission bits do not tell for root or read-only mounts)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as err:
+        raise GenerationError(f"output folder {out.parent} is not writable ({err.strerror})") from None
     return setup, sampling, scale, pdf_path
 
 
@@ -271,21 +272,31 @@ def generate(req: GenerationRequest, progress: bool = True) -> GenerationResult:
 
     n_int = req.integration_points or min(max(200_000, req.n_events), 2_000_000)
     shares = [n_int // req.jobs + (j < n_int % req.jobs) for j in range(req.jobs)]
-    weights = np.concatenate(_run_jobs(_integrate_job, [(js[0], n) for js, n in zip(job_seqs, shares)], ctx, req.jobs, None))
+    weights = np.concatenate(
+        _run_jobs(_integrate_job, [(js[0], n) for js, n in zip(job_seqs, shares, strict=True)], ctx, req.jobs, None)
+    )
     cross_section = float(weights.mean())
     if not cross_section > 0:
         raise GenerationError("the cross section is zero: no phase-space point passed the generation cuts")
     error = float(weights.std(ddof=1) / np.sqrt(weights.size))
     w_max = max_weight_for_truncation(weights, req.truncation)
-    log.info("cross section %.6e +- %.2e pb from %d points; w_max / <w> = %.1f", cross_section, error, weights.size, w_max / cross_section)
+    log.info(
+        "cross section %.6e +- %.2e pb from %d points; w_max / <w> = %.1f",
+        cross_section,
+        error,
+        weights.size,
+        w_max / cross_section,
+    )
     del weights
 
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         parts = [tmp_dir / f"part-{j:04d}.gz" for j in range(req.jobs)]
         counts = [req.n_events // req.jobs + (j < req.n_events % req.jobs) for j in range(req.jobs)]
-        tasks = [(js[1], n, w_max, cross_section, str(p)) for js, n, p in zip(job_seqs, counts, parts)]
-        with tqdm(total=req.n_events, unit="ev", file=sys.stderr, disable=not progress, desc=f"generating {sampling.name}") as bar:
+        tasks = [(js[1], n, w_max, cross_section, str(p)) for js, n, p in zip(job_seqs, counts, parts, strict=True)]
+        with tqdm(
+            total=req.n_events, unit="ev", file=sys.stderr, disable=not progress, desc=f"generating {sampling.name}"
+        ) as bar:
             stats = _run_jobs(_generate_job, tasks, ctx, req.jobs, bar)
             bar.n = req.n_events
             bar.refresh()

@@ -1,0 +1,95 @@
+"""Shared fixtures: MadMiner setup files and generator runs, made once per test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The tutorial's benchmarks (theta; card value = 16.52 * theta).
+BENCHMARKS = {
+    "sm": (0.0, 0.0),
+    "w": (10.0, 0.0),
+    "ww": (0.0, 10.0),
+    "neg_w": (-10.0, 0.0),
+    "neg_ww": (0.0, -10.0),
+}
+
+
+def make_setup(
+    path: Path,
+    benchmarks: dict[str, tuple[float, float]] = BENCHMARKS,
+    lha_ids: tuple[int, int] = (2, 5),
+    transform: str = "16.52*theta",
+    morphing: bool = True,
+) -> Path:
+    """Write a MadMiner setup file with MadMiner itself (the same calls as the setup notebook)."""
+    from madminer import MadMiner
+
+    np.random.seed(1234)  # set_morphing draws extra basis points at random
+    mm = MadMiner()
+    for name, lha_id in zip(("CWL2", "CPWL2"), lha_ids, strict=True):
+        mm.add_parameter(
+            lha_block="dim6",
+            lha_id=lha_id,
+            parameter_name=name,
+            morphing_max_power=2,
+            param_card_transform=transform,
+            parameter_range=(-20.0, 20.0),
+        )
+    for name, (cw, cpw) in benchmarks.items():
+        mm.add_benchmark({"CWL2": cw, "CPWL2": cpw}, name)
+    if morphing:
+        mm.set_morphing(include_existing_benchmarks=True, max_overall_power=2)
+    mm.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def setup_file(tmp_path_factory) -> Path:
+    return make_setup(tmp_path_factory.mktemp("setup") / "setup.h5")
+
+
+def run_generator(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the generator's command line as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.generator", "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"generator failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def generate(tmp_path_factory, setup_file):
+    """generate(benchmark, events, seed, **options) -> (path, summary); cached per argument set."""
+    cache: dict = {}
+    folder = tmp_path_factory.mktemp("events")
+
+    def _generate(benchmark: str, events: int, seed: int, scale: str = "fixed:125", jobs: int = 1):
+        key = (benchmark, events, seed, scale, jobs)
+        if key not in cache:
+            out = folder / f"{benchmark}-{events}-{seed}-{scale.replace(':', '')}-{jobs}.lhe.gz"
+            proc = run_generator(
+                "--setup", str(setup_file), "--benchmark", benchmark, "--events", str(events),
+                "--seed", str(seed), "--scale", scale, "--jobs", str(jobs), "--output", str(out),
+            )  # fmt: skip
+            cache[key] = (out, last_json(proc.stdout))
+        return cache[key]
+
+    return _generate
