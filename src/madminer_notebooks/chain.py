@@ -1,0 +1,133 @@
+"""The tutorial chain as data: stages, the executions each stage scatters into, and the files each
+execution reads and writes. The local driver and the Yadage workflow both take their structure from
+here; the notebooks take their paths from :mod:`madminer_notebooks.paths`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .paths import RunPaths
+
+STAGES = ("setup", "generation", "analysis", "combine", "sampling", "training", "evaluation", "plotting")
+
+NOTEBOOKS = {
+    "setup": "01_setup.ipynb",
+    "generation": "02_generation.ipynb",
+    "analysis": "03_analysis.ipynb",
+    "combine": "04_combine.ipynb",
+    "sampling": "05_sampling.ipynb",
+    "training": "06_training.ipynb",
+    "evaluation": "07_evaluation.ipynb",
+    "plotting": "08_plotting.ipynb",
+}
+
+#: Limit-setting runs besides the trained methods: rate only, and a histogram of hist_vars.
+BASELINES = ("rate", "histo")
+
+SAMPLE_SETS = ("train_local", "train_ratio", "test")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One run of one stage notebook."""
+
+    stage: str
+    key: str  # "" for stages that run once
+    parameters: dict = field(default_factory=dict)  # step-specific notebook parameters
+    inputs: tuple[str, ...] = ()  # run-folder-relative paths
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.stage}-{self.key}" if self.key else self.stage
+
+    @property
+    def notebook(self) -> str:
+        return NOTEBOOKS[self.stage]
+
+
+def event_file_keys(params: dict) -> list[tuple[str, int, str]]:
+    """(benchmark, file index, key) of every event file."""
+    gen = params["generation"]
+    return [(b, i, f"{b}-{i}") for b in gen["sampling_benchmarks"] for i in range(gen["files_per_benchmark"])]
+
+
+def generation_task(params: dict, benchmark: str, file_index: int) -> dict:
+    """Events and seed of one event file. The seed depends on the run seed, the benchmark's position and
+    the file index only, so a file is reproducible on its own (locally or as a workflow step)."""
+    gen = params["generation"]
+    n_files = gen["files_per_benchmark"]
+    total = gen["events_per_benchmark"]
+    events = total // n_files + (file_index < total % n_files)
+    position = gen["sampling_benchmarks"].index(benchmark)
+    seed = params["run"]["seed"] * 1_000_003 + position * 1009 + file_index
+    return {"events": events, "seed": seed}
+
+
+def evaluation_keys(params: dict) -> list[str]:
+    return list(params["training"]["methods"]) + list(BASELINES)
+
+
+def model_files(method: str) -> tuple[str, ...]:
+    return tuple(
+        f"models/{method}/{name}" for name in ("estimator_settings.json", "estimator_state_dict.pt", "losses.json")
+    )
+
+
+def sample_files() -> tuple[str, ...]:
+    names = {
+        "train_local": ("x", "theta", "t_xz"),
+        "train_ratio": ("x", "theta0", "theta1", "y", "r_xz", "t_xz"),
+        "test": ("x", "theta"),
+    }
+    return tuple(f"data/samples/{v}_{s}.npy" for s in SAMPLE_SETS for v in names[s]) + ("data/samples/sampling.json",)
+
+
+def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
+    """The executions of a stage with their inputs and outputs (relative to the run folder)."""
+    p = RunPaths(run_dir)
+    rel = p.relative
+    setup = rel(p.setup)
+    if stage == "setup":
+        return [Execution("setup", "", {}, (), (setup, "plots/morphing_basis.png"))]
+    if stage == "generation":
+        return [
+            Execution(
+                "generation",
+                key,
+                {"benchmark": b, "file_index": i},
+                (setup,),
+                (rel(p.events(key)), rel(p.generation_summary(key))),
+            )
+            for b, i, key in event_file_keys(params)
+        ]
+    if stage == "analysis":
+        return [
+            Execution(
+                "analysis", key, {"benchmark": b, "file_index": i}, (setup, rel(p.events(key))), (rel(p.analysed(key)),)
+            )
+            for b, i, key in event_file_keys(params)
+        ]
+    if stage == "combine":
+        analysed = tuple(rel(p.analysed(key)) for _, _, key in event_file_keys(params))
+        return [Execution("combine", "", {}, analysed, (rel(p.combined), "plots/distributions.png"))]
+    if stage == "sampling":
+        return [Execution("sampling", "", {}, (rel(p.combined),), sample_files())]
+    if stage == "training":
+        return [
+            Execution("training", m, {"method": m}, sample_files(), (*model_files(m), f"plots/loss_{m}.png"))
+            for m in params["training"]["methods"]
+        ]
+    if stage == "evaluation":
+        out = []
+        for name in evaluation_keys(params):
+            inputs = (rel(p.combined),) + (model_files(name) if name not in BASELINES else ())
+            outputs = (rel(p.limits(name)),) + ((rel(p.fisher),) if name == "sally" else ())
+            out.append(Execution("evaluation", name, {"method": name}, inputs, outputs))
+        return out
+    if stage == "plotting":
+        limits = tuple(rel(p.limits(n)) for n in evaluation_keys(params))
+        summaries = tuple(rel(p.generation_summary(key)) for _, _, key in event_file_keys(params))
+        outputs = (rel(p.intervals), "plots/limits.png", "plots/p_values.png", "plots/cross_sections.png")
+        return [Execution("plotting", "", {}, limits + summaries + (setup,), outputs)]
+    raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

@@ -1,0 +1,190 @@
+"""Command line of the driver.
+
+    python -m madminer_notebooks.driver run   --params FILE --run-dir DIR [--stages FROM..TO] [--fresh] [--parallel N]
+    python -m madminer_notebooks.driver stage --params FILE --run-dir DIR --stage NAME [--key KEY] [--force]
+
+``run`` executes the chain in order (scattered stages once per benchmark / file / method, several at once),
+skips executions that are up to date, and ends with ``summary.json`` and ``report/index.html``.
+``stage`` runs the executions of one stage (or one of them, ``--key``): what a workflow step calls.
+Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from ..chain import STAGES, executions
+from ..params import ParamsError, load_params
+from ..paths import RunPaths
+from .execute import StageFailed, execute
+from .manifest import Manifest
+from .report import write_report, write_summary
+
+log = logging.getLogger("madminer_notebooks.driver")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def parse_stages(spec: str | None) -> list[str]:
+    """'generation..training', 'analysis', '..combine', 'sampling..' -> list of stage names."""
+    if not spec:
+        return list(STAGES)
+    first, sep, last = spec.partition("..")
+    if not sep:
+        last = first
+    first = first or STAGES[0]
+    last = last or STAGES[-1]
+    for name in (first, last):
+        if name not in STAGES:
+            raise UsageError(f"--stages {spec!r}: unknown stage {name!r} (stages: {', '.join(STAGES)})")
+    i, j = STAGES.index(first), STAGES.index(last)
+    if i > j:
+        raise UsageError(f"--stages {spec!r}: {first} comes after {last}")
+    return list(STAGES[i : j + 1])
+
+
+def _fresh(paths: RunPaths) -> None:
+    root = paths.root
+    if not root.exists():
+        return
+    if any(root.iterdir()) and not paths.manifest.exists():
+        raise UsageError(f"--fresh: {root} is not empty and holds no manifest.json; refusing to delete it")
+    shutil.rmtree(root)
+
+
+def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, manifest: Manifest, parallel: int,
+               key: str | None = None, force: bool = False) -> float:  # fmt: skip
+    todo = executions(params, stage, paths.root)
+    if key is not None:
+        todo = [e for e in todo if e.key == key]
+        if not todo:
+            keys = ", ".join(e.key for e in executions(params, stage, paths.root)) or "(none: it runs once)"
+            raise UsageError(f"stage {stage} has no execution {key!r} (keys: {keys})")
+    start = time.perf_counter()
+    failures: list[str] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo))))
+    futures = {pool.submit(execute, e, params, params_file, paths, manifest, force): e for e in todo}
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                if fut.cancelled():  # not started because another execution failed
+                    continue
+                ex = futures[fut]
+                err = fut.exception()
+                if err is None:
+                    out = fut.result()
+                    log.info(
+                        "  %-22s %s", ex.name, "up to date, skipped" if out.skipped else f"done in {out.seconds:.1f} s"
+                    )
+                elif isinstance(err, StageFailed):
+                    failures.append(str(err))
+                    for other in pending:  # do not start more work; running ones finish
+                        other.cancel()
+                else:
+                    raise err
+    except KeyboardInterrupt:
+        for fut in futures:
+            fut.cancel()
+        _stop_kernels()  # running notebooks end with a dead kernel and are not recorded as done
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failures:
+        raise StageFailed("\n".join(failures))
+    return time.perf_counter() - start
+
+
+def _stop_kernels() -> None:
+    """Terminate the notebook kernels started by this process (Ctrl-C reaches only the driver when it
+    is sent to the driver alone, e.g. by a batch system)."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        child.terminate()
+    psutil.wait_procs(children, timeout=10)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    params_file = Path(args.params).resolve()
+    params = load_params(params_file)
+    stages = parse_stages(args.stages)
+    paths = RunPaths(args.run_dir)
+    if args.fresh:
+        _fresh(paths)
+    paths.make_folders()
+    manifest = Manifest(paths.manifest)
+    parallel = args.parallel or params["run"]["parallel"]
+    wall = time.perf_counter()
+    log.info("run folder %s, parameters %s, stages %s..%s", paths.root, params_file, stages[0], stages[-1])
+    for stage in stages:
+        n = len(executions(params, stage, paths.root))
+        log.info("[%d/%d] %s (%d execution%s)", STAGES.index(stage) + 1, len(STAGES), stage, n, "s" * (n != 1))
+        seconds = _run_stage(stage, params, params_file, paths, manifest, parallel)
+        log.info("      %s finished in %.1f s", stage, seconds)
+    wall = time.perf_counter() - wall
+    if stages[-1] == STAGES[-1]:
+        summary = write_summary(params, params_file, paths, manifest.records, wall)
+        index = write_report(params, paths, summary)
+        log.info("summary: %s", paths.summary)
+        log.info("report:  %s", index)
+    log.info("done in %.1f s", wall)
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    params_file = Path(args.params).resolve()
+    params = load_params(params_file)
+    if args.stage not in STAGES:
+        raise UsageError(f"--stage {args.stage!r}: unknown stage (stages: {', '.join(STAGES)})")
+    paths = RunPaths(args.run_dir)
+    paths.make_folders()
+    manifest = Manifest(paths.manifest)
+    seconds = _run_stage(args.stage, params, params_file, paths, manifest, args.parallel or 1, args.key, args.force)
+    log.info("%s finished in %.1f s", args.stage, seconds)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="drivers/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the chain")
+    run.add_argument("--params", required=True, help="parameter file (params/*.yaml)")
+    run.add_argument("--run-dir", required=True, help="folder for this run's data, models, plots and notebooks")
+    run.add_argument("--stages", help=f"FROM..TO, one stage, FROM.. or ..TO (stages: {', '.join(STAGES)})")
+    run.add_argument("--fresh", action="store_true", help="delete the run folder first instead of resuming")
+    run.add_argument("--parallel", type=int, help="notebook executions at once (default: run.parallel of the params)")
+    stage = sub.add_parser("stage", help="run one stage (or one execution of it)")
+    stage.add_argument("--params", required=True)
+    stage.add_argument("--run-dir", required=True)
+    stage.add_argument("--stage", required=True)
+    stage.add_argument("--key", help="one execution of a scattered stage (e.g. sm-0, alice)")
+    stage.add_argument("--force", action="store_true", help="run even if up to date")
+    stage.add_argument("--parallel", type=int, help="executions at once (default 1)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    for noisy in ("papermill", "traitlets", "nbconvert"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return cmd_run(args) if args.command == "run" else cmd_stage(args)
+    except (ParamsError, UsageError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except StageFailed as err:
+        print(f"error: {err}\nfinished stages are kept; run the same command again to resume", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; finished executions are kept, run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,123 @@
+"""Execute one stage notebook with papermill and record it in the manifest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..chain import Execution
+from ..params import STAGE_SECTIONS, params_hash
+from ..paths import RunPaths
+from .manifest import Manifest, Record, file_sha256
+
+log = logging.getLogger(__name__)
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
+
+
+def _ipc_kernel_manager_class(folder: str):
+    """Kernels talk to the driver over IPC sockets in a private folder rather than TCP on localhost: no
+    open port, and no 'running over TCP without encryption' warning from every kernel."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(transport="ipc", ip=os.path.join(folder, "k"), **kwargs)
+
+    return IPCKernelManager
+
+
+class StageFailed(RuntimeError):
+    """A notebook raised, or did not write what it promised; the message names stage, cell and error."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    skipped: bool
+    seconds: float
+
+
+def notebook_path(execution: Execution) -> Path:
+    path = Path(os.environ.get("MMNB_NOTEBOOK_DIR", NOTEBOOK_DIR)) / execution.notebook
+    if not path.is_file():
+        raise StageFailed(f"notebook {path} of stage {execution.stage} does not exist")
+    return path
+
+
+def execute(
+    execution: Execution,
+    params: dict,
+    params_file: Path,
+    paths: RunPaths,
+    manifest: Manifest,
+    force: bool = False,
+) -> Outcome:
+    """Run ``execution`` unless it is up to date; raise :class:`StageFailed` with cell and error."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = notebook_path(execution)
+    nb_sha = file_sha256(notebook)
+    p_sha = params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters)
+    if not force and manifest.up_to_date(execution.name, paths.root, nb_sha, p_sha, execution.inputs):
+        return Outcome(execution.name, True, 0.0)
+
+    missing = [rel for rel in execution.inputs if not (paths.root / rel).is_file()]
+    if missing:
+        raise StageFailed(f"{execution.name}: missing inputs {', '.join(missing)} (run the earlier stages first)")
+    manifest.forget(execution.name)  # from here on, the old record no longer describes the outputs
+
+    final = paths.notebooks / f"{execution.name}.ipynb"
+    running = paths.notebooks / f".{execution.name}.running.ipynb"
+    failed = paths.notebooks / f"{execution.name}.failed.ipynb"
+    failed.unlink(missing_ok=True)
+    parameters = {"params_file": str(params_file), "run_dir": str(paths.root), **execution.parameters}
+    start = time.perf_counter()
+    sockets = tempfile.mkdtemp(prefix="mmnb-kernel-")
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(running),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            cwd=str(notebook.parent),
+            kernel_manager_class=_ipc_kernel_manager_class(sockets),
+        )
+    except PapermillExecutionError as err:
+        os.replace(running, failed)
+        evalue = str(err.evalue).strip().splitlines()
+        raise StageFailed(
+            f"stage {execution.stage} ({execution.name}) failed in cell {err.exec_count} of {notebook.name}: "
+            f"{err.ename}: {evalue[-1] if evalue else ''} (executed notebook: {failed})"
+        ) from None
+    except BaseException:
+        running.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+    seconds = time.perf_counter() - start
+
+    absent = [rel for rel in execution.outputs if not (paths.root / rel).is_file()]
+    if absent:
+        os.replace(running, failed)
+        raise StageFailed(f"stage {execution.stage} ({execution.name}) finished but did not write {', '.join(absent)}")
+    os.replace(running, final)
+    manifest.record(
+        execution.name,
+        Record(
+            notebook=nb_sha,
+            params=p_sha,
+            inputs={rel: file_sha256(paths.root / rel) for rel in execution.inputs},
+            outputs={rel: file_sha256(paths.root / rel) for rel in execution.outputs},
+            seconds=round(seconds, 2),
+        ),
+    )
+    return Outcome(execution.name, False, seconds)

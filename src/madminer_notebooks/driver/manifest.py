@@ -1,0 +1,76 @@
+"""The run manifest: what each finished execution read and wrote, by content hash.
+
+An execution is up to date when its notebook, its parameters and its input files hash as recorded and
+its outputs are present with the recorded hashes. Anything else reruns it, and because inputs are
+hashed by content, a rerun that reproduces identical outputs does not cascade downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import atomic_file
+
+
+def file_sha256(path: Path, _cache: dict = {}) -> str:  # noqa: B006 - process-wide cache by (path, mtime, size)
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _cache[key] = digest.hexdigest()
+    return _cache[key]
+
+
+@dataclass
+class Record:
+    notebook: str
+    params: str
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    seconds: float
+
+
+class Manifest:
+    """Thread-safe store of :class:`Record` per execution name, saved atomically after each change."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self.records: dict[str, dict] = {}
+        if path.exists():
+            self.records = json.loads(path.read_text()).get("executions", {})
+
+    def up_to_date(self, name: str, root: Path, notebook_sha: str, params_sha: str, inputs: tuple[str, ...]) -> bool:
+        rec = self.records.get(name)
+        if rec is None or rec["notebook"] != notebook_sha or rec["params"] != params_sha:
+            return False
+        if sorted(rec["inputs"]) != sorted(inputs):
+            return False
+        for rel, sha in list(rec["inputs"].items()) + list(rec["outputs"].items()):
+            path = root / rel
+            if not path.is_file() or file_sha256(path) != sha:
+                return False
+        return True
+
+    def record(self, name: str, rec: Record) -> None:
+        with self._lock:
+            self.records[name] = rec.__dict__.copy()
+            self._save()
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            if self.records.pop(name, None) is not None:
+                self._save()
+
+    def _save(self) -> None:
+        with atomic_file(self.path) as tmp:
+            tmp.write_text(json.dumps({"executions": self.records}, indent=1, sort_keys=True))
+        os.chmod(self.path, 0o644)

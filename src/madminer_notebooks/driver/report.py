@@ -1,0 +1,114 @@
+"""End-of-run products: ``summary.json`` (numbers a script can check) and an HTML report (the executed
+notebooks and an index page with every plot)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import logging
+from pathlib import Path
+
+from ..atomic import atomic_file
+from ..chain import STAGES, event_file_keys, executions
+from ..paths import RunPaths
+
+
+def cross_sections(params: dict, paths: RunPaths) -> dict:
+    """Generator cross sections per sampling benchmark, combined over its event files (inverse-variance)."""
+    out: dict[str, dict] = {}
+    for benchmark, _, key in event_file_keys(params):
+        s = json.loads(paths.generation_summary(key).read_text())
+        entry = out.setdefault(benchmark, {"files": [], "events": 0})
+        entry["files"].append({"key": key, "value": s["cross_section_pb"], "error": s["cross_section_error_pb"]})
+        entry["events"] += s["events"]
+    for entry in out.values():
+        weights = [1 / f["error"] ** 2 for f in entry["files"]]
+        entry["value_pb"] = sum(w * f["value"] for w, f in zip(weights, entry["files"], strict=True)) / sum(weights)
+        entry["error_pb"] = sum(weights) ** -0.5
+    return out
+
+
+def write_summary(
+    params: dict, params_file: Path, paths: RunPaths, manifest_records: dict, wall_seconds: float
+) -> dict:
+    timings: dict[str, float] = {}
+    per_execution = {}
+    for stage in STAGES:
+        for ex in executions(params, stage, paths.root):
+            rec = manifest_records.get(ex.name)
+            if rec:
+                timings[stage] = round(timings.get(stage, 0.0) + rec["seconds"], 2)
+                per_execution[ex.name] = rec["seconds"]
+    summary = {
+        "params_file": str(params_file),
+        "description": params.get("description"),
+        "written": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "cross_sections": cross_sections(params, paths),
+        "limits": json.loads(paths.intervals.read_text()),
+        "fisher_information": json.loads(paths.fisher.read_text()) if paths.fisher.exists() else None,
+        "timings": {
+            "wall_seconds_this_invocation": round(wall_seconds, 2),
+            "notebook_seconds_per_stage": timings,
+            "notebook_seconds_per_execution": per_execution,
+        },
+    }
+    with atomic_file(paths.summary) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
+    """HTML of every executed notebook plus an index with all plots and the interval table."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    paths.report.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter()
+    exporter.log.setLevel(logging.ERROR)  # one 'alternative text is missing' warning per figure otherwise
+    links = []
+    for stage in STAGES:
+        for ex in executions(params, stage, paths.root):
+            nb_path = paths.notebooks / f"{ex.name}.ipynb"
+            if not nb_path.exists():
+                continue
+            body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
+            with atomic_file(paths.report / f"{ex.name}.html") as tmp:
+                tmp.write_text(body)
+            links.append(f'<li><a href="{html.escape(ex.name)}.html">{html.escape(ex.name)}</a></li>')
+
+    rows = []
+    for method, s in summary["limits"].items():
+        for name, iv in s["intervals"].items():
+            cells = [method, name, f"{s['best_fit'][name]:+.3f}"]
+            for cl in ("68", "95"):
+                d = iv[cl]
+                cells.append(
+                    f"[{d['low']:+.3f}{'*' if d['open_low'] else ''}, {d['high']:+.3f}{'*' if d['open_high'] else ''}]"
+                )
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    xs_rows = [
+        f"<tr><td>{html.escape(b)}</td><td>{e['value_pb']:.5e}</td><td>{e['error_pb']:.2e}</td><td>{e['events']}</td></tr>"
+        for b, e in summary["cross_sections"].items()
+    ]
+    plots = sorted(paths.plots.glob("*.png"))
+    figures = "\n".join(
+        f'<figure><img src="../plots/{html.escape(p.name)}" alt="{html.escape(p.stem)}" loading="lazy">'
+        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
+        for p in plots
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>madminer-notebooks run</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1400px}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px}} figure{{display:inline-block;margin:8px;vertical-align:top}}
+img{{max-width:640px;border:1px solid #eee}}</style></head><body>
+<h1>madminer-notebooks run</h1><p>{html.escape(str(summary.get("description") or ""))} &mdash;
+parameters <code>{html.escape(summary["params_file"])}</code>, written {html.escape(summary["written"])}</p>
+<h2>Expected limits</h2><table><tr><th>method</th><th>parameter</th><th>best fit</th><th>68% CL</th><th>95% CL</th></tr>
+{"".join(rows)}</table><p>* the interval reaches the edge of the grid.</p>
+<h2>Cross sections (generator, before analysis cuts)</h2><table><tr><th>benchmark</th><th>&sigma; [pb]</th>
+<th>error [pb]</th><th>events</th></tr>{"".join(xs_rows)}</table>
+<h2>Executed notebooks</h2><ul>{"".join(links)}</ul><h2>Plots</h2>{figures}</body></html>"""
+    index = paths.report / "index.html"
+    with atomic_file(index) as tmp:
+        tmp.write_text(page)
+    return index

@@ -1,0 +1,284 @@
+"""Parameter files (``params/*.yaml``): schema, validation with errors that name file, key and
+expectation, and per-section hashes that the driver uses to decide what must rerun.
+
+The schema is plain data below, so that the README's table of keys, the validator and the notebooks
+all read the same definitions.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A parameter file is invalid; the message names the file, the key and what was expected."""
+
+
+# --- leaf checks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leaf:
+    expected: str
+    check: Callable[[Any], bool]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+POS_INT = Leaf("a positive integer", lambda v: _is_int(v) and v > 0)
+NONNEG_INT = Leaf("a non-negative integer", lambda v: _is_int(v) and v >= 0)
+NUMBER = Leaf("a number", _is_number)
+POS_NUMBER = Leaf("a positive number", lambda v: _is_number(v) and v > 0)
+NONNEG_NUMBER = Leaf("a non-negative number", lambda v: _is_number(v) and v >= 0)
+FRACTION = Leaf("a number between 0 and 1 (exclusive)", lambda v: _is_number(v) and 0 < v < 1)
+STRING = Leaf("a non-empty string", lambda v: isinstance(v, str) and v.strip() != "")
+BOOL = Leaf("true or false", lambda v: isinstance(v, bool))
+RANGE = Leaf(
+    "a range [low, high] with low < high",
+    lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] < v[1],
+)
+INT_LIST = Leaf(
+    "a non-empty list of positive integers", lambda v: isinstance(v, list) and v and all(POS_INT.check(x) for x in v)
+)
+STRING_LIST = Leaf(
+    "a non-empty list of strings", lambda v: isinstance(v, list) and v and all(STRING.check(x) for x in v)
+)
+
+
+def one_of(*choices: str) -> Leaf:
+    return Leaf("one of " + ", ".join(repr(c) for c in choices), lambda v: v in choices)
+
+
+def optional(leaf: Leaf) -> Leaf:
+    return Leaf(leaf.expected + " or null", lambda v: v is None or leaf.check(v))
+
+
+METHODS = ("sally", "alice", "alices")
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """A mapping with free keys (names) and values of one schema."""
+
+    value: Any
+    what: str = "a mapping"
+    non_empty: bool = True
+
+
+# --- the schema ---------------------------------------------------------------------------------------
+
+PARAMETER = {
+    "lha_block": STRING,
+    "lha_id": POS_INT,
+    "morphing_max_power": POS_INT,
+    "param_card_transform": STRING,
+    "range": RANGE,
+}
+
+SMEARING = {
+    "pdgids": Leaf("a non-empty list of integers", lambda v: isinstance(v, list) and v and all(_is_int(x) for x in v)),
+    "energy_resolution_abs": NONNEG_NUMBER,
+    "energy_resolution_rel": NONNEG_NUMBER,
+    "eta_resolution_abs": NONNEG_NUMBER,
+    "phi_resolution_abs": NONNEG_NUMBER,
+}
+
+PRIOR = Leaf(
+    "['flat', low, high] with low < high, or ['gaussian', mean, width] with width > 0",
+    lambda v: (
+        isinstance(v, list)
+        and len(v) == 3
+        and v[0] in ("flat", "gaussian")
+        and _is_number(v[1])
+        and _is_number(v[2])
+        and (v[1] < v[2] if v[0] == "flat" else v[2] > 0)
+    ),
+)
+
+SCHEMA: dict[str, Any] = {
+    "description": optional(STRING),
+    "run": {"seed": NONNEG_INT, "parallel": POS_INT},
+    "physics": {
+        "parameters": MapOf(PARAMETER, "a mapping of parameter names to definitions"),
+        "benchmarks": MapOf(MapOf(NUMBER, "a mapping of parameter names to values"), "a mapping of benchmark names"),
+        "morphing": {"max_overall_power": POS_INT, "seed": NONNEG_INT},
+    },
+    "generation": {
+        "backend": one_of("builtin"),
+        "sampling_benchmarks": STRING_LIST,
+        "events_per_benchmark": POS_INT,
+        "files_per_benchmark": POS_INT,
+        "scale": STRING,
+        "jobs": POS_INT,
+        "cuts": {"ptj": POS_NUMBER, "etaj": POS_NUMBER, "drjj": NONNEG_NUMBER},
+    },
+    "analysis": {
+        "smearing": {"jets": SMEARING, "photons": SMEARING},
+        "observables": MapOf(STRING, "a mapping of observable names to MadMiner expressions"),
+        "cuts": {"m_aa": RANGE, "pt_j1_min": NONNEG_NUMBER},
+    },
+    "sampling": {
+        "n_train_local": POS_INT,
+        "n_train_ratio": POS_INT,
+        "n_test": POS_INT,
+        "n_thetas": POS_INT,
+        "prior": MapOf(PRIOR, "a mapping of parameter names to priors"),
+        "test_split": FRACTION,
+    },
+    "training": {
+        "methods": Leaf(
+            "a non-empty list of methods from " + ", ".join(METHODS),
+            lambda v: isinstance(v, list) and v and all(m in METHODS for m in v) and len(set(v)) == len(v),
+        ),
+        "hidden": INT_LIST,
+        "activation": one_of("tanh", "relu", "sigmoid"),
+        "epochs": POS_INT,
+        "batch_size": POS_INT,
+        "learning_rate": POS_NUMBER,
+        "alpha": NONNEG_NUMBER,
+        "validation_split": FRACTION,
+    },
+    "evaluation": {
+        "luminosity_ifb": POS_NUMBER,
+        "grid": MapOf(RANGE, "a mapping of parameter names to ranges [low, high]"),
+        "resolution": Leaf("an integer >= 3", lambda v: _is_int(v) and v >= 3),
+        "hist_vars": STRING_LIST,
+        "hist_bins": POS_INT,
+        "n_asimov": optional(POS_INT),
+    },
+}
+
+#: Sections whose values an execution of each stage depends on (besides its input files).
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "setup": ("physics",),
+    "generation": ("generation", "run.seed"),
+    "analysis": ("analysis",),
+    "combine": (),
+    "sampling": ("sampling", "run.seed"),
+    "training": ("training", "run.seed"),
+    "evaluation": ("evaluation",),
+    "plotting": ("evaluation",),
+}
+
+
+def _validate(node: Any, schema: Any, where: str, errors: list[str]) -> None:
+    if isinstance(schema, Leaf):
+        if not schema.check(node):
+            errors.append(f"{where}: expected {schema.expected}, got {node!r}")
+        return
+    if isinstance(schema, MapOf):
+        if not isinstance(node, dict) or (schema.non_empty and not node):
+            errors.append(f"{where}: expected {schema.what}, got {node!r}")
+            return
+        for key, value in node.items():
+            _validate(value, schema.value, f"{where}.{key}", errors)
+        return
+    if not isinstance(node, dict):
+        errors.append(f"{where}: expected a mapping with keys {', '.join(schema)}, got {node!r}")
+        return
+    for key in node:
+        if key not in schema:
+            errors.append(f"{_join(where, key)}: unknown key (expected one of: {', '.join(schema)})")
+    for key, sub in schema.items():
+        if key not in node:
+            if isinstance(sub, Leaf) and sub.check(None):
+                continue  # optional key
+            errors.append(f"{_join(where, key)}: missing")
+            continue
+        _validate(node[key], sub, _join(where, key), errors)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _cross_checks(p: dict, errors: list[str]) -> None:
+    """Relations between sections that a per-key schema cannot express."""
+    parameters = list(p["physics"]["parameters"])
+    for name, values in p["physics"]["benchmarks"].items():
+        for key in values:
+            if key not in parameters:
+                errors.append(
+                    f"physics.benchmarks.{name}.{key}: unknown parameter (expected one of: {', '.join(parameters)})"
+                )
+        for key in parameters:
+            if key not in values:
+                errors.append(f"physics.benchmarks.{name}.{key}: missing (every benchmark sets every parameter)")
+    if "sm" not in p["physics"]["benchmarks"]:
+        errors.append("physics.benchmarks.sm: missing (the chain needs the Standard Model point named 'sm')")
+    for b in p["generation"]["sampling_benchmarks"]:
+        if b not in p["physics"]["benchmarks"]:
+            errors.append(f"generation.sampling_benchmarks: {b!r} is not a benchmark in physics.benchmarks")
+    for section in ("sampling.prior", "evaluation.grid"):
+        a, b = section.split(".")
+        given = p[a][b]
+        if sorted(given) != sorted(parameters):
+            errors.append(f"{section}: expected exactly the parameters {', '.join(parameters)}, got {', '.join(given)}")
+    observables = p["analysis"]["observables"]
+    for var in p["evaluation"]["hist_vars"]:
+        if var not in observables:
+            errors.append(f"evaluation.hist_vars: {var!r} is not in analysis.observables")
+    for name in list(p["physics"]["benchmarks"]) + list(observables):
+        if not name.replace("_", "").replace("-", "").isalnum():
+            errors.append(f"{name!r}: names may use only letters, digits, '_' and '-'")
+
+
+def load_params(path: str | Path) -> dict:
+    """Read and validate a parameter file; raise :class:`ParamsError` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ParamsError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({err})") from None
+    errors: list[str] = []
+    _validate(data, SCHEMA, "", errors)
+    if not errors:
+        _cross_checks(data, errors)
+    if errors:
+        raise ParamsError("\n".join(f"{path}: {e}" for e in errors))
+    return data
+
+
+def section(params: dict, dotted: str) -> Any:
+    node = params
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def params_hash(params: dict, sections: tuple[str, ...], extra: dict | None = None) -> str:
+    """Hash of the given sections (and step-specific values): equal hashes mean equal inputs."""
+    payload = {s: section(params, s) for s in sections}
+    if extra:
+        payload["__extra__"] = extra
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def with_overrides(params: dict, overrides: dict[str, Any]) -> dict:
+    """A copy with dotted keys replaced (used by tests and scans)."""
+    out = copy.deepcopy(params)
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split(".")
+        node = out
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return out

@@ -1,0 +1,196 @@
+"""The whole chain through the papermill driver on tiny parameters: real outputs, resume, selective
+reruns after a parameter change, failure reporting and interruption."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys
+from madminer_notebooks.params import load_params, with_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "run.parallel": 2,
+    "generation.sampling_benchmarks": ["sm", "w", "ww"],
+    "generation.events_per_benchmark": 2400,
+    "generation.files_per_benchmark": 2,
+    "sampling.n_train_local": 3000,
+    "sampling.n_train_ratio": 3000,
+    "sampling.n_test": 1000,
+    "sampling.n_thetas": 20,
+    "training.hidden": [16],
+    "training.epochs": 2,
+    "evaluation.grid": {"CWL2": [-1.5, 1.5], "CPWL2": [-1.5, 1.5]},  # odd resolution: the SM is a grid point
+    "evaluation.resolution": 7,
+    "evaluation.n_asimov": 600,
+    "evaluation.hist_bins": 4,
+}
+
+
+def write_params(folder: Path, extra: dict | None = None, name: str = "tiny.yaml") -> Path:
+    params = with_overrides(load_params(ROOT / "params" / "quick.yaml"), {**TINY, **(extra or {})})
+    path = folder / name
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def drive(params: Path, run_dir: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver", "run",
+         "--params", str(params), "--run-dir", str(run_dir), *extra],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def ran(proc: subprocess.CompletedProcess) -> set[str]:
+    return set(re.findall(r"^\S+\s+(\S+)\s+done in", proc.stderr, re.M))
+
+
+def skipped(proc: subprocess.CompletedProcess) -> set[str]:
+    return set(re.findall(r"^\S+\s+(\S+)\s+up to date, skipped", proc.stderr, re.M))
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("chain")
+    params = write_params(folder)
+    run_dir = folder / "run"
+    start = time.perf_counter()
+    proc = drive(params, run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return params, run_dir, proc, time.perf_counter() - start
+
+
+def all_executions(params_path: Path) -> set[str]:
+    from madminer_notebooks.chain import executions
+
+    params = load_params(params_path)
+    return {e.name for s in STAGES for e in executions(params, s)}
+
+
+def test_full_chain_produces_real_results(chain):
+    params_path, run_dir, proc, _ = chain
+    params = load_params(params_path)
+    assert ran(proc) == all_executions(params_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    # Cross sections: the generator's, combined over files; the SM one is the known 1.00e-3 pb.
+    for benchmark in params["generation"]["sampling_benchmarks"]:
+        files = [json.loads((run_dir / "data" / "events" / f"{key}.json").read_text())
+                 for b, _, key in event_file_keys(params) if b == benchmark]  # fmt: skip
+        entry = summary["cross_sections"][benchmark]
+        w = np.array([1 / f["cross_section_error_pb"] ** 2 for f in files])
+        expected = np.sum(w * [f["cross_section_pb"] for f in files]) / w.sum()
+        assert entry["value_pb"] == pytest.approx(expected, rel=1e-12) and entry["value_pb"] > 0
+        assert entry["events"] == sum(f["events"] for f in files) == 2400
+    assert summary["cross_sections"]["sm"]["value_pb"] == pytest.approx(1.004e-3, rel=0.02)
+    assert summary["cross_sections"]["w"]["value_pb"] > 10 * summary["cross_sections"]["sm"]["value_pb"]
+
+    # Limits: finite, on the grid of the parameters, for every method and baseline.
+    n = params["evaluation"]["resolution"]
+    for name in evaluation_keys(params):
+        limits = np.load(run_dir / "data" / "limits" / f"{name}.npz")
+        assert limits["theta_grid"].shape == (n * n, 2) and limits["p_values"].shape == (n * n,)
+        assert np.isfinite(limits["q"]).all() and np.all((limits["p_values"] >= 0) & (limits["p_values"] <= 1))
+        assert limits["q"].min() == 0.0
+    # The SM (a grid point here) lies inside the 95% CL region of the rate and SALLY limits.
+    for name in ("rate", "sally"):
+        limits = np.load(run_dir / "data" / "limits" / f"{name}.npz")
+        sm = np.flatnonzero(np.all(np.isclose(limits["theta_grid"], 0.0), axis=1))
+        assert sm.size == 1 and limits["q"][sm[0]] < 5.99
+        for parameter, iv in summary["limits"][name]["intervals"].items():
+            assert iv["95"]["low"] <= 0.0 <= iv["95"]["high"], (name, parameter, iv)
+    # SALLY with kinematics constrains CWL2 better than the rate alone.
+    width = {m: summary["limits"][m]["intervals"]["CWL2"]["95"] for m in ("rate", "sally")}
+    assert width["sally"]["high"] - width["sally"]["low"] < width["rate"]["high"] - width["rate"]["low"]
+    fisher = summary["fisher_information"]
+    assert np.all(np.linalg.eigvalsh(np.array(fisher["truth"])) > 0)
+
+    # Products: executed notebooks, plots, report; no temporary leftovers.
+    names = all_executions(params_path)
+    assert {p.stem for p in (run_dir / "notebooks").glob("*.ipynb")} == names
+    index = (run_dir / "report" / "index.html").read_text()
+    for plot in ("limits.png", "p_values.png", "cross_sections.png", "morphing_basis.png", "distributions.png"):
+        assert (run_dir / "plots" / plot).stat().st_size > 5000 and plot in index
+    assert {p.stem for p in (run_dir / "report").glob("*.html")} == names | {"index"}
+    assert not [p for p in run_dir.rglob(".*") if p.name != ".ipynb_checkpoints"]
+
+
+def test_rerun_skips_everything(chain):
+    params, run_dir, _, first_seconds = chain
+    manifest = (run_dir / "manifest.json").read_text()
+    start = time.perf_counter()
+    proc = drive(params, run_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ran(proc) == set() and skipped(proc) == all_executions(params)
+    assert (run_dir / "manifest.json").read_text() == manifest
+    assert time.perf_counter() - start < 0.5 * first_seconds
+
+
+def test_deleted_output_reruns_only_its_execution(chain):
+    params, run_dir, _, _ = chain
+    (run_dir / "data" / "events" / "w-1.lhe.gz").unlink()
+    proc = drive(params, run_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The generator is deterministic: the regenerated file has the same bytes, so nothing downstream reruns.
+    assert ran(proc) == {"generation-w-1"}
+
+
+def test_changed_parameter_reruns_exactly_the_dependent_stages(chain, tmp_path):
+    params, run_dir, _, _ = chain
+    changed = write_params(tmp_path, {"training.epochs": 3})
+    proc = drive(changed, run_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    methods = {"sally", "alice", "alices"}
+    assert ran(proc) == {f"training-{m}" for m in methods} | {f"evaluation-{m}" for m in methods} | {"plotting"}
+    assert {"evaluation-rate", "evaluation-histo", "sampling", "combine"} <= skipped(proc)
+
+
+def test_failure_names_stage_cell_and_error_and_keeps_finished_work(chain, tmp_path):
+    _, run_dir, _, _ = chain
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    empty_window = write_params(tmp_path, {"analysis.cuts": {"m_aa": [200.0, 210.0], "pt_j1_min": 30.0}})
+    proc = drive(empty_window, copy, "--stages", "..analysis")
+    assert proc.returncode == 1
+    message = proc.stderr
+    assert "stage analysis" in message and "failed in cell" in message and "03_analysis.ipynb" in message
+    assert "RuntimeError: no event of" in message and "passed the observables' requirements and cuts" in message
+    assert "run the same command again to resume" in message
+    assert (copy / "data" / "events" / "sm-0.lhe.gz").exists() and (copy / "data" / "setup.h5").exists()
+    assert list((copy / "notebooks").glob("analysis-*.failed.ipynb"))
+
+
+def test_interrupted_stage_is_redone_and_earlier_ones_are_not(chain, tmp_path):
+    _, run_dir, _, _ = chain
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    changed = write_params(tmp_path, {"training.epochs": 4})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(changed), "--run-dir", str(copy)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((copy / "notebooks").glob(".training-*.running.ipynb")):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert not list((copy / "notebooks").glob(".*running*"))
+    again = drive(changed, copy)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {"setup", "sampling", "combine"} <= skipped(again)
+    assert {f"training-{m}" for m in ("sally", "alice", "alices")} <= ran(again) | skipped(again)
+    assert any(name.startswith("training-") for name in ran(again))

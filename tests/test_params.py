@@ -1,0 +1,88 @@
+"""Parameter files: the shipped ones validate; bad ones give one clear error per problem and run nothing."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from madminer_notebooks.params import ParamsError, load_params, with_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["quick", "tutorial", "large"])
+def test_shipped_params_are_valid(name):
+    params = load_params(ROOT / "params" / f"{name}.yaml")
+    assert params["physics"]["benchmarks"]["sm"] == {"CWL2": 0.0, "CPWL2": 0.0}
+
+
+def test_sizes_grow_from_quick_to_large():
+    sizes = [
+        load_params(ROOT / "params" / f"{n}.yaml")["generation"]["events_per_benchmark"]
+        for n in ("quick", "tutorial", "large")
+    ]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+def _write(tmp_path, overrides=None, raw=None):
+    params = load_params(ROOT / "params" / "quick.yaml")
+    if overrides:
+        params = with_overrides(params, overrides)
+    path = tmp_path / "bad.yaml"
+    path.write_text(raw if raw is not None else yaml.safe_dump(params))
+    return path
+
+
+BAD = [
+    ({"training.epoch": 3}, "training.epoch: unknown key"),
+    ({"training.epochs": "ten"}, "training.epochs: expected a positive integer, got 'ten'"),
+    ({"training.epochs": -1}, "training.epochs: expected a positive integer, got -1"),
+    ({"physics.benchmarks.w": {"CWL2": 1.0, "CPW": 2.0}}, "physics.benchmarks.w.CPW: unknown parameter"),
+    ({"training.methods": []}, "training.methods: expected a non-empty list of methods"),
+    ({"training.methods": ["sally", "carl"]}, "training.methods: expected a non-empty list of methods"),
+    ({"evaluation.grid.CWL2": [3.0, -1.0]}, "evaluation.grid.CWL2: expected a range [low, high] with low < high"),
+    ({"physics.parameters.CPWL2.range": [1.0, 1.0]}, "physics.parameters.CPWL2.range: expected a range"),
+    ({"generation.sampling_benchmarks": ["sm", "bsm"]}, "generation.sampling_benchmarks: 'bsm' is not a benchmark"),
+    ({"evaluation.hist_vars": ["pt_j1", "ht"]}, "evaluation.hist_vars: 'ht' is not in analysis.observables"),
+    ({"sampling.prior.CWL2": ["gaussian", 0.0, -1.0]}, "sampling.prior.CWL2: expected ['flat', low, high]"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD)
+def test_bad_values_name_file_key_and_expectation(tmp_path, overrides, message):
+    path = _write(tmp_path, overrides)
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+
+
+def test_missing_sm_and_missing_section(tmp_path):
+    params = load_params(ROOT / "params" / "quick.yaml")
+    del params["physics"]["benchmarks"]["sm"]
+    params["generation"]["sampling_benchmarks"] = ["w"]
+    del params["sampling"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="sampling: missing"):
+        load_params(path)
+
+
+def test_yaml_syntax_error(tmp_path):
+    path = _write(tmp_path, raw="run: {seed: 1\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(path)
+
+
+def test_driver_rejects_bad_params_before_running_anything(tmp_path):
+    path = _write(tmp_path, {"training.methods": []})
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(path), "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "training.methods" in proc.stderr and str(path) in proc.stderr
+    assert not run_dir.exists()
