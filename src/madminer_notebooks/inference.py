@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: -2 Delta log L thresholds for one parameter (profiled): 68.27% and 95.45%... as quoted: 68% and 95% CL.
+#: -2 Delta log L thresholds for one parameter (the other profiled): 68.27% (1 sigma) and 95% CL.
 THRESHOLDS = {"68": 1.0, "95": 3.841458820694124}
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from ..chain import STAGES, executions
 from ..params import ParamsError, load_params
 from ..paths import RunPaths
-from .execute import StageFailed, execute
+from .execute import NOTEBOOK_DIR, StageFailed, execute
+from .kernels import KernelPool
 from .manifest import Manifest
 from .report import write_report, write_summary
 
@@ -61,7 +62,7 @@ def _fresh(paths: RunPaths) -> None:
 
 
 def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, manifest: Manifest, parallel: int,
-               key: str | None = None, force: bool = False) -> float:  # fmt: skip
+               kernels: KernelPool, key: str | None = None, force: bool = False) -> float:  # fmt: skip
     todo = executions(params, stage, paths.root)
     if key is not None:
         todo = [e for e in todo if e.key == key]
@@ -71,7 +72,7 @@ def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, man
     start = time.perf_counter()
     failures: list[str] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo))))
-    futures = {pool.submit(execute, e, params, params_file, paths, manifest, force): e for e in todo}
+    futures = {pool.submit(execute, e, params, params_file, paths, manifest, force, kernels): e for e in todo}
     try:
         pending = set(futures)
         while pending:
@@ -127,11 +128,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     parallel = args.parallel or params["run"]["parallel"]
     wall = time.perf_counter()
     log.info("run folder %s, parameters %s, stages %s..%s", paths.root, params_file, stages[0], stages[-1])
-    for stage in stages:
-        n = len(executions(params, stage, paths.root))
-        log.info("[%d/%d] %s (%d execution%s)", STAGES.index(stage) + 1, len(STAGES), stage, n, "s" * (n != 1))
-        seconds = _run_stage(stage, params, params_file, paths, manifest, parallel)
-        log.info("      %s finished in %.1f s", stage, seconds)
+    kernels = KernelPool(NOTEBOOK_DIR, parallel)
+    try:
+        for stage in stages:
+            n = len(executions(params, stage, paths.root))
+            log.info("[%d/%d] %s (%d execution%s)", STAGES.index(stage) + 1, len(STAGES), stage, n, "s" * (n != 1))
+            seconds = _run_stage(stage, params, params_file, paths, manifest, parallel, kernels)
+            log.info("      %s finished in %.1f s", stage, seconds)
+    finally:
+        kernels.close()
     wall = time.perf_counter() - wall
     if stages[-1] == STAGES[-1]:
         summary = write_summary(params, params_file, paths, manifest.records, wall)
@@ -150,7 +155,12 @@ def cmd_stage(args: argparse.Namespace) -> int:
     paths = RunPaths(args.run_dir)
     paths.make_folders()
     manifest = Manifest(paths.manifest)
-    seconds = _run_stage(args.stage, params, params_file, paths, manifest, args.parallel or 1, args.key, args.force)
+    parallel = args.parallel or 1
+    kernels = KernelPool(NOTEBOOK_DIR, parallel)
+    try:
+        seconds = _run_stage(args.stage, params, params_file, paths, manifest, parallel, kernels, args.key, args.force)
+    finally:
+        kernels.close()
     log.info("%s finished in %.1f s", args.stage, seconds)
     return 0
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,23 +11,12 @@ from pathlib import Path
 from ..chain import Execution
 from ..params import STAGE_SECTIONS, params_hash
 from ..paths import RunPaths
+from .kernels import KernelPool
 from .manifest import Manifest, Record, file_sha256
 
 log = logging.getLogger(__name__)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
-
-
-def _ipc_kernel_manager_class(folder: str):
-    """Kernels talk to the driver over IPC sockets in a private folder rather than TCP on localhost: no
-    open port, and no 'running over TCP without encryption' warning from every kernel."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            super().__init__(transport="ipc", ip=os.path.join(folder, "k"), **kwargs)
-
-    return IPCKernelManager
 
 
 class StageFailed(RuntimeError):
@@ -57,6 +44,7 @@ def execute(
     paths: RunPaths,
     manifest: Manifest,
     force: bool = False,
+    kernels: KernelPool | None = None,
 ) -> Outcome:
     """Run ``execution`` unless it is up to date; raise :class:`StageFailed` with cell and error."""
     import papermill
@@ -79,7 +67,9 @@ def execute(
     failed.unlink(missing_ok=True)
     parameters = {"params_file": str(params_file), "run_dir": str(paths.root), **execution.parameters}
     start = time.perf_counter()
-    sockets = tempfile.mkdtemp(prefix="mmnb-kernel-")
+    own_pool = kernels is None
+    pool = KernelPool(notebook.parent, 1) if own_pool else kernels
+    kernel = pool.take()
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -88,8 +78,8 @@ def execute(
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
-            cwd=str(notebook.parent),
-            kernel_manager_class=_ipc_kernel_manager_class(sockets),
+            kernel_manager_class=kernel.handover_class(),
+            shutdown_kernel="immediate",  # the notebook is done; nothing to wait for
         )
     except PapermillExecutionError as err:
         os.replace(running, failed)
@@ -102,7 +92,9 @@ def execute(
         running.unlink(missing_ok=True)
         raise
     finally:
-        shutil.rmtree(sockets, ignore_errors=True)
+        pool.release(kernel)
+        if own_pool:
+            pool.close()
     seconds = time.perf_counter() - start
 
     absent = [rel for rel in execution.outputs if not (paths.root / rel).is_file()]

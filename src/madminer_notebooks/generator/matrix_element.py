@@ -87,6 +87,10 @@ class AmplitudeParts:
     cwl2: np.ndarray
     cpwl2: np.ndarray
 
+    def select(self, idx: np.ndarray) -> AmplitudeParts:
+        """The parts of a subset of events (e.g. the accepted ones)."""
+        return AmplitudeParts(self.sm[idx], self.cwl2[idx], self.cpwl2[idx])
+
     def squared(self, cwl2: float | np.ndarray, cpwl2: float | np.ndarray) -> np.ndarray:
         """Spin- and colour-averaged |M|^2 at card values (TeV^-2).
 

@@ -153,8 +153,8 @@ def _generate_job(args: tuple[np.random.SeedSequence, int, float, float, str]) -
                 continue
             w_s = w[idx]
             if others:
-                amp = batch.parts
-                ratios = np.column_stack([batch.base[idx] * amp.squared(b.cwl2, b.cpwl2)[idx] / w_s for b in others])
+                accepted, base = batch.parts.select(idx), batch.base[idx]
+                ratios = np.column_stack([base * accepted.squared(b.cwl2, b.cpwl2) / w_s for b in others])
             else:
                 ratios = np.empty((idx.size, 0))
             kin = batch.kin
