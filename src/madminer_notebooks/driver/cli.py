@@ -72,7 +72,7 @@ def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, man
     start = time.perf_counter()
     failures: list[str] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo))))
-    futures = {pool.submit(execute, e, params, params_file, paths, manifest, force, kernels): e for e in todo}
+    futures = {pool.submit(execute, e, params, params_file, paths, manifest, kernels, force): e for e in todo}
     try:
         pending = set(futures)
         while pending:

@@ -43,8 +43,8 @@ def execute(
     params_file: Path,
     paths: RunPaths,
     manifest: Manifest,
+    kernels: KernelPool,
     force: bool = False,
-    kernels: KernelPool | None = None,
 ) -> Outcome:
     """Run ``execution`` unless it is up to date; raise :class:`StageFailed` with cell and error."""
     import papermill
@@ -67,9 +67,7 @@ def execute(
     failed.unlink(missing_ok=True)
     parameters = {"params_file": str(params_file), "run_dir": str(paths.root), **execution.parameters}
     start = time.perf_counter()
-    own_pool = kernels is None
-    pool = KernelPool(notebook.parent, 1) if own_pool else kernels
-    kernel = pool.take()
+    kernel = kernels.take()
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -92,9 +90,7 @@ def execute(
         running.unlink(missing_ok=True)
         raise
     finally:
-        pool.release(kernel)
-        if own_pool:
-            pool.close()
+        kernels.release(kernel)
     seconds = time.perf_counter() - start
 
     absent = [rel for rel in execution.outputs if not (paths.root / rel).is_file()]
