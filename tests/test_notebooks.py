@@ -34,3 +34,26 @@ def test_notebook_hygiene(stage, name):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     for cell in code:
         assert "except:" not in cell.source and "except Exception" not in cell.source, f"{name} swallows errors"
+
+
+def test_setup_notebook_runs_on_its_own_defaults(tmp_path):
+    """As in JupyterLab: no injected parameters, relative defaults resolved from the notebooks folder."""
+    import shutil
+
+    import papermill
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params").mkdir()
+    shutil.copy(NOTEBOOK_DIR / "01_setup.ipynb", tmp_path / "notebooks")
+    shutil.copy(root / "params" / "quick.yaml", tmp_path / "params")
+    papermill.execute_notebook(
+        str(tmp_path / "notebooks" / "01_setup.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path / "notebooks"),
+    )
+    run = tmp_path / "runs" / "interactive"
+    assert (run / "data" / "setup.h5").stat().st_size > 0
+    assert (run / "plots" / "morphing_basis.png").stat().st_size > 0
