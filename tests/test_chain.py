@@ -30,7 +30,7 @@ TINY = {
     "sampling.n_test": 1000,
     "sampling.n_thetas": 20,
     "training.hidden": [16],
-    "training.epochs": 2,
+    "training.epochs": 4,
     "evaluation.grid": {"CWL2": [-1.5, 1.5], "CPWL2": [-1.5, 1.5]},  # odd resolution: the SM is a grid point
     "evaluation.resolution": 7,
     "evaluation.n_asimov": 600,
@@ -145,11 +145,16 @@ def test_deleted_output_reruns_only_its_execution(chain):
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The generator is deterministic: the regenerated file has the same bytes, so nothing downstream reruns.
     assert ran(proc) == {"generation-w-1"}
+    # The same for the analysis: its smearing is seeded per event file.
+    (run_dir / "data" / "analysed" / "sm-0.h5").unlink()
+    proc = drive(params, run_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ran(proc) == {"analysis-sm-0"}
 
 
 def test_changed_parameter_reruns_exactly_the_dependent_stages(chain, tmp_path):
     params, run_dir, _, _ = chain
-    changed = write_params(tmp_path, {"training.epochs": 3})
+    changed = write_params(tmp_path, {"training.epochs": 5})
     proc = drive(changed, run_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     methods = {"sally", "alice", "alices"}
@@ -176,7 +181,7 @@ def test_interrupted_stage_is_redone_and_earlier_ones_are_not(chain, tmp_path):
     _, run_dir, _, _ = chain
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    changed = write_params(tmp_path, {"training.epochs": 4})
+    changed = write_params(tmp_path, {"training.epochs": 6})
     proc = subprocess.Popen(
         [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(changed), "--run-dir", str(copy)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

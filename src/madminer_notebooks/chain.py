@@ -52,16 +52,21 @@ def event_file_keys(params: dict) -> list[tuple[str, int, str]]:
     return [(b, i, f"{b}-{i}") for b in gen["sampling_benchmarks"] for i in range(gen["files_per_benchmark"])]
 
 
+def file_seed(params: dict, benchmark: str, file_index: int) -> int:
+    """Seed of one event file (its generation and its smearing). It depends on the run seed, the
+    benchmark's position and the file index only, so a file is reproducible on its own (locally or as a
+    workflow step)."""
+    position = params["generation"]["sampling_benchmarks"].index(benchmark)
+    return params["run"]["seed"] * 1_000_003 + position * 1009 + file_index
+
+
 def generation_task(params: dict, benchmark: str, file_index: int) -> dict:
-    """Events and seed of one event file. The seed depends on the run seed, the benchmark's position and
-    the file index only, so a file is reproducible on its own (locally or as a workflow step)."""
+    """Events and seed of one event file."""
     gen = params["generation"]
     n_files = gen["files_per_benchmark"]
     total = gen["events_per_benchmark"]
     events = total // n_files + (file_index < total % n_files)
-    position = gen["sampling_benchmarks"].index(benchmark)
-    seed = params["run"]["seed"] * 1_000_003 + position * 1009 + file_index
-    return {"events": events, "seed": seed}
+    return {"events": events, "seed": file_seed(params, benchmark, file_index)}
 
 
 def evaluation_keys(params: dict) -> list[str]:

@@ -166,7 +166,7 @@ SCHEMA: dict[str, Any] = {
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "setup": ("physics",),
     "generation": ("generation", "run.seed"),
-    "analysis": ("analysis",),
+    "analysis": ("analysis", "run.seed"),
     "combine": (),
     "sampling": ("sampling", "run.seed"),
     "training": ("training", "run.seed"),

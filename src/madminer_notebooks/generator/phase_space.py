@@ -79,8 +79,6 @@ class PhaseSpace:
         # Breit-Wigner in m^2: m^2 = MH^2 + MH WH tan(t), t uniform in [t_lo, t_hi].
         self._t_lo = math.atan(((MH - BW_CUTOFF * WH) ** 2 - MH**2) / (MH * WH))
         self._t_hi = math.atan(((MH + BW_CUTOFF * WH) ** 2 - MH**2) / (MH * WH))
-        #: Half-range of ln u around its centre; covers ln(s / mT^2) / 2 with margin.
-        self._log_u_span = 0.5 * math.log(self.s / (MH - BW_CUTOFF * WH) ** 2) + 0.5
         #: Fraction of the Breit-Wigner inside the cutoff window.
         self.bw_fraction = (self._t_hi - self._t_lo) / math.pi
 
@@ -106,15 +104,27 @@ class PhaseSpace:
         # Light-cone components E +- pz of the jets; the Higgs takes u = mT e^{y_H} and mT^2 / u.
         jets_plus = pt3 * np.exp(y3) + pt4 * np.exp(y4)
         jets_minus = pt3 * np.exp(-y3) + pt4 * np.exp(-y4)
-        # x1 x2 ~ (P+ + u)(P- + mT^2/u) is smallest at u* = mT sqrt(P+/P-): centre ln u there, so that
-        # the peak of the PDF-weighted integrand stays at the same grid coordinate for all jet configurations.
-        log_u = 0.5 * (np.log(mt_h2) + np.log(jets_plus) - np.log(jets_minus)) + self._log_u_span * (2 * x[:, 4] - 1)
-        u_plus = np.exp(log_u)
+        # x1, x2 <= 1 bound ln u to [ln(mT^2 / (sqrt s - P-)), ln(sqrt s - P+)]. The PDF-weighted integrand
+        # peaks near u* = mT sqrt(P+/P-), where x1 x2 ~ (P+ + u)(P- + mT^2/u) is smallest: the lower half of
+        # the grid coordinate covers [lower limit, ln u*], the upper half [ln u*, upper limit], so the peak
+        # stays at the same coordinate for all jet configurations and every point is kinematically allowed.
+        room_plus = self.sqrt_s - jets_plus
+        room_minus = self.sqrt_s - jets_minus
+        open_ = (room_plus > 0) & (room_minus > 0)
+        log_hi = np.log(np.where(open_, room_plus, 1.0))
+        log_lo = np.log(mt_h2) - np.log(np.where(open_, room_minus, 1.0))
+        open_ &= log_hi > log_lo
+        centre = np.clip(0.5 * (np.log(mt_h2) + np.log(jets_plus) - np.log(jets_minus)), log_lo, log_hi)
+        lower = x[:, 4] < 0.5
+        log_u = np.where(
+            lower, log_lo + 2 * x[:, 4] * (centre - log_lo), centre + (2 * x[:, 4] - 1) * (log_hi - centre)
+        )
+        log_span = np.where(open_, 2 * np.where(lower, centre - log_lo, log_hi - centre), 0.0)  # d ln u / dx
+        u_plus = np.exp(np.where(open_, log_u, 0.0))
         u_minus = mt_h2 / u_plus
         ph = np.stack([(u_plus + u_minus) / 2, ptx, pty, (u_plus - u_minus) / 2], axis=-1)
-        x1 = (jets_plus + u_plus) / self.sqrt_s
-        x2 = (jets_minus + u_minus) / self.sqrt_s
-        open_ = (x1 < 1) & (x2 < 1)
+        x1 = np.where(open_, (jets_plus + u_plus) / self.sqrt_s, 0.5)
+        x2 = np.where(open_, (jets_minus + u_minus) / self.sqrt_s, 0.5)
         e1 = x1 * self.sqrt_s / 2
         e2 = x2 * self.sqrt_s / 2
         zeros = np.zeros_like(e1)
@@ -138,7 +148,7 @@ class PhaseSpace:
             d_pt2
             / 4.0  # pT dpT = d(pT^2) / 2, twice
             * (2 * eta) ** 2
-            * (2 * self._log_u_span)  # dy_H = d ln u
+            * log_span  # dy_H = d ln u
             * two_pi  # phi_3
             * two_pi  # Delta phi
         )
@@ -148,6 +158,4 @@ class PhaseSpace:
         d_phi = np.angle(np.exp(1j * dphi))
         passed = open_ & (d_y**2 + d_phi**2 > self.cuts.drjj**2)
         jacobian = np.where(passed, jacobian, 0.0)
-        x1 = np.where(passed, x1, 0.5)
-        x2 = np.where(passed, x2, 0.5)
         return Kinematics(x1, x2, p1, p2, p3, p4, ph, a1, a2, mass, jacobian)
