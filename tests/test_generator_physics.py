@@ -8,25 +8,13 @@ from madminer_notebooks.generator.constants import ALPHA_EM, BR_H_AA, MW, SW2
 from madminer_notebooks.generator.lhe import read_lhe_arrays
 from madminer_notebooks.generator.matrix_element import amplitude_parts
 from madminer_notebooks.generator.phase_space import PhaseSpace
+from madminer_notebooks.kinematics import jet_observables
 
 PYTHIA_EVENTS = 800_000
 
 
-def jet_observables(pt, eta, phi):
-    """(pT_j1, signed Delta phi_jj, m_jj) of two massless jets given as (n, 2) arrays."""
-    lead = np.argmax(pt, axis=1)
-    rows = np.arange(len(pt))
-    j0, j1 = lead, 1 - lead
-    dphi = np.angle(np.exp(1j * (phi[rows, j0] - phi[rows, j1])))
-    signed = np.where(eta[rows, j0] > eta[rows, j1], dphi, -dphi)
-    m2 = 2 * pt[:, 0] * pt[:, 1] * (np.cosh(eta[:, 0] - eta[:, 1]) - np.cos(phi[:, 0] - phi[:, 1]))
-    return {"pt_j1": pt[rows, j0], "dphi_jj": signed, "m_jj": np.sqrt(m2)}
-
-
 def observables_from_file(path):
-    p = read_lhe_arrays(str(path)).momenta[:, 2:4]
-    pt = np.hypot(p[..., 1], p[..., 2])
-    return jet_observables(pt, np.arcsinh(p[..., 3] / pt), np.arctan2(p[..., 2], p[..., 1]))
+    return jet_observables(read_lhe_arrays(str(path)).momenta[:, 2:4])
 
 
 def asymmetry(dphi):
@@ -58,9 +46,11 @@ def pythia_sm():
         proc = pythia.process
         if proc[3].id() == 2 and proc[4].id() == 1:
             quarks = [proc[i] for i in range(5, proc.size()) if abs(proc[i].id()) < 6]
-            kin.append([(q.pT(), q.eta(), q.phi()) for q in quarks])
+            kin.append([(q.e(), q.px(), q.py(), q.pz()) for q in quarks])
     kin = np.array(kin)
-    pt, eta, phi = kin[..., 0], kin[..., 1], kin[..., 2]
+    pt = np.hypot(kin[..., 1], kin[..., 2])
+    eta = np.arcsinh(kin[..., 3] / pt)
+    phi = np.arctan2(kin[..., 2], kin[..., 1])
     dphi = np.angle(np.exp(1j * (phi[:, 0] - phi[:, 1])))
     cut = (pt > 20).all(axis=1) & (np.abs(eta) < 5).all(axis=1) & (np.hypot(eta[:, 0] - eta[:, 1], dphi) > 0.4)
     info = pythia.infoPython()
@@ -70,7 +60,7 @@ def pythia_sm():
     ckm_sums = (v["Vud"] ** 2 + v["Vus"] ** 2 + v["Vub"] ** 2) * (v["Vud"] ** 2 + v["Vcd"] ** 2 + v["Vtd"] ** 2)
     sigma = info.sigmaGen() * 1e9 * cut.sum() / PYTHIA_EVENTS / ckm_sums  # mb -> pb
     error = sigma * np.hypot(np.sqrt((1 - cut.mean()) / cut.sum()), info.sigmaErr() / info.sigmaGen())
-    return sigma, error, jet_observables(pt[cut], eta[cut], phi[cut])
+    return sigma, error, jet_observables(kin[cut])
 
 
 def _two_sample_chi2(a, b, bins):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .generator.run import share
 from .paths import RunPaths
 
 STAGES = ("setup", "generation", "analysis", "combine", "sampling", "training", "evaluation", "plotting")
@@ -63,9 +64,7 @@ def file_seed(params: dict, benchmark: str, file_index: int) -> int:
 def generation_task(params: dict, benchmark: str, file_index: int) -> dict:
     """Events and seed of one event file."""
     gen = params["generation"]
-    n_files = gen["files_per_benchmark"]
-    total = gen["events_per_benchmark"]
-    events = total // n_files + (file_index < total % n_files)
+    events = share(gen["events_per_benchmark"], gen["files_per_benchmark"], file_index)
     return {"events": events, "seed": file_seed(params, benchmark, file_index)}
 
 

@@ -42,6 +42,11 @@ from .vegas_map import VegasMap
 log = logging.getLogger(__name__)
 
 
+def share(total: int, parts: int, index: int) -> int:
+    """Part ``index`` of ``total`` split as evenly as possible into ``parts`` (the first ones get the rest)."""
+    return total // parts + (index < total % parts)
+
+
 class GenerationError(RuntimeError):
     """A request that cannot be carried out (bad input); raised before any work starts."""
 
@@ -271,7 +276,7 @@ def generate(req: GenerationRequest, progress: bool = True) -> GenerationResult:
     ctx = _Context(process, grid, setup, sampling, req.batch_size, counter)
 
     n_int = req.integration_points or min(max(200_000, req.n_events), 2_000_000)
-    shares = [n_int // req.jobs + (j < n_int % req.jobs) for j in range(req.jobs)]
+    shares = [share(n_int, req.jobs, j) for j in range(req.jobs)]
     weights = np.concatenate(
         _run_jobs(_integrate_job, [(js[0], n) for js, n in zip(job_seqs, shares, strict=True)], ctx, req.jobs, None)
     )
@@ -292,7 +297,7 @@ def generate(req: GenerationRequest, progress: bool = True) -> GenerationResult:
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         parts = [tmp_dir / f"part-{j:04d}.gz" for j in range(req.jobs)]
-        counts = [req.n_events // req.jobs + (j < req.n_events % req.jobs) for j in range(req.jobs)]
+        counts = [share(req.n_events, req.jobs, j) for j in range(req.jobs)]
         tasks = [(js[1], n, w_max, cross_section, str(p)) for js, n, p in zip(job_seqs, counts, parts, strict=True)]
         with tqdm(
             total=req.n_events, unit="ev", file=sys.stderr, disable=not progress, desc=f"generating {sampling.name}"
