@@ -72,10 +72,23 @@ def evaluation_keys(params: dict) -> list[str]:
     return list(params["training"]["methods"]) + list(BASELINES)
 
 
+#: What MadMiner's ``Estimator.save`` writes: settings, weights and the input scaling, of x for every
+#: estimator and of theta for the parameterised ones (ALICE, ALICES). A loaded estimator whose scaling files
+#: are missing silently evaluates unscaled inputs, so every one of them is a declared output and input.
+ESTIMATOR_FILES = (
+    "estimator_settings.json",
+    "estimator_state_dict.pt",
+    "estimator_x_means.npy",
+    "estimator_x_stds.npy",
+)
+THETA_SCALING_FILES = ("estimator_theta_means.npy", "estimator_theta_stds.npy")
+PARAMETERISED_METHODS = ("alice", "alices")
+
+
 def model_files(method: str) -> tuple[str, ...]:
-    return tuple(
-        f"models/{method}/{name}" for name in ("estimator_settings.json", "estimator_state_dict.pt", "losses.json")
-    )
+    """The saved estimator of ``method`` and its loss history."""
+    names = ESTIMATOR_FILES + (THETA_SCALING_FILES if method in PARAMETERISED_METHODS else ()) + ("losses.json",)
+    return tuple(f"models/{method}/{name}" for name in names)
 
 
 def sample_files() -> tuple[str, ...]:
@@ -132,6 +145,8 @@ def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
     if stage == "plotting":
         limits = tuple(rel(p.limits(n)) for n in evaluation_keys(params))
         summaries = tuple(rel(p.generation_summary(key)) for _, _, key in event_file_keys(params))
+        # the Fisher information is not plotted, but the step that ends the chain writes it into summary.json
+        fisher = (rel(p.fisher),) if "sally" in params["training"]["methods"] else ()
         outputs = (rel(p.intervals), "plots/limits.png", "plots/p_values.png", "plots/cross_sections.png")
-        return [Execution("plotting", "", {}, limits + summaries + (setup,), outputs)]
+        return [Execution("plotting", "", {}, limits + fisher + summaries + (setup, rel(p.combined)), outputs)]
     raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

@@ -3,6 +3,7 @@ disagree about a path."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,4 +87,6 @@ class RunPaths:
             folder.mkdir(parents=True, exist_ok=True)
 
     def relative(self, path: Path) -> str:
-        return str(Path(path).resolve().relative_to(self.root))
+        """``path`` relative to the run folder, without following links (a workflow step's inputs are
+        links into other steps' folders)."""
+        return os.path.relpath(os.path.abspath(path), self.root)

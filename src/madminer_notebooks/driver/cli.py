@@ -26,6 +26,7 @@ from .execute import NOTEBOOK_DIR, StageFailed, execute
 from .kernels import KernelPool
 from .manifest import Manifest
 from .report import write_report, write_summary
+from .step import MissingInput, link_inputs, publish
 
 log = logging.getLogger("madminer_notebooks.driver")
 
@@ -61,14 +62,20 @@ def _fresh(paths: RunPaths) -> None:
     shutil.rmtree(root)
 
 
-def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, manifest: Manifest, parallel: int,
-               kernels: KernelPool, key: str | None = None, force: bool = False) -> float:  # fmt: skip
+def _select(params: dict, stage: str, paths: RunPaths, key: str | None) -> list:
+    """The executions of ``stage`` (only the one named ``key`` when given)."""
     todo = executions(params, stage, paths.root)
     if key is not None:
         todo = [e for e in todo if e.key == key]
         if not todo:
             keys = ", ".join(e.key for e in executions(params, stage, paths.root)) or "(none: it runs once)"
             raise UsageError(f"stage {stage} has no execution {key!r} (keys: {keys})")
+    return todo
+
+
+def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, manifest: Manifest, parallel: int,
+               kernels: KernelPool, key: str | None = None, force: bool = False) -> float:  # fmt: skip
+    todo = _select(params, stage, paths, key)
     start = time.perf_counter()
     failures: list[str] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo))))
@@ -152,16 +159,30 @@ def cmd_stage(args: argparse.Namespace) -> int:
     params = load_params(params_file)
     if args.stage not in STAGES:
         raise UsageError(f"--stage {args.stage!r}: unknown stage (stages: {', '.join(STAGES)})")
+    key = args.key or None  # a workflow step of a stage that runs once passes --key=
     paths = RunPaths(args.run_dir)
+    todo = _select(params, args.stage, paths, key)
     paths.make_folders()
+    if args.inputs_from is not None:
+        try:
+            link_inputs(todo, paths, [Path(d) for d in args.inputs_from])
+        except MissingInput as err:
+            raise UsageError(f"stage {args.stage}{f' ({key})' if key else ''}: {err}") from None
     manifest = Manifest(paths.manifest)
     parallel = args.parallel or 1
+    wall = time.perf_counter()
     kernels = KernelPool(NOTEBOOK_DIR, parallel)
     try:
-        seconds = _run_stage(args.stage, params, params_file, paths, manifest, parallel, kernels, args.key, args.force)
+        seconds = _run_stage(args.stage, params, params_file, paths, manifest, parallel, kernels, key, args.force)
     finally:
         kernels.close()
     log.info("%s finished in %.1f s", args.stage, seconds)
+    if args.stage == STAGES[-1]:
+        summary = write_summary(params, params_file, paths, manifest.records, time.perf_counter() - wall)
+        write_report(params, paths, summary)
+        log.info("summary: %s", paths.summary)
+    if args.publish:
+        log.info("published: %s", publish(params, args.stage, todo, paths, args.publish))
     return 0
 
 
@@ -183,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     stage.add_argument("--key", help="one execution of a scattered stage (e.g. sm-0, alice)")
     stage.add_argument("--force", action="store_true", help="run even if up to date")
     stage.add_argument("--parallel", type=int, help="executions at once (default 1)")
+    stage.add_argument("--inputs-from", nargs="*", metavar="DIR",
+                       help="upstream run folders (workflow steps): link this stage's inputs from them")  # fmt: skip
+    stage.add_argument("--publish", metavar="FILE", help="write the step's outputs for Yadage (relative to --run-dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     for noisy in ("papermill", "traitlets", "nbconvert"):

@@ -30,6 +30,10 @@ class Outcome:
     seconds: float
 
 
+def _described(execution: Execution) -> str:
+    return f"stage {execution.stage} ({execution.key})" if execution.key else f"stage {execution.stage}"
+
+
 def notebook_path(execution: Execution) -> Path:
     path = Path(os.environ.get("MMNB_NOTEBOOK_DIR", NOTEBOOK_DIR)) / execution.notebook
     if not path.is_file():
@@ -53,7 +57,9 @@ def execute(
     notebook = notebook_path(execution)
     nb_sha = file_sha256(notebook)
     p_sha = params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters)
-    if not force and manifest.up_to_date(execution.name, paths.root, nb_sha, p_sha, execution.inputs):
+    if not force and manifest.up_to_date(
+        execution.name, paths.root, nb_sha, p_sha, execution.inputs, execution.outputs
+    ):
         return Outcome(execution.name, True, 0.0)
 
     missing = [rel for rel in execution.inputs if not (paths.root / rel).is_file()]
@@ -83,7 +89,7 @@ def execute(
         os.replace(running, failed)
         evalue = str(err.evalue).strip().splitlines()
         raise StageFailed(
-            f"stage {execution.stage} ({execution.name}) failed in cell {err.exec_count} of {notebook.name}: "
+            f"{_described(execution)} failed in cell {err.exec_count} of {notebook.name}: "
             f"{err.ename}: {evalue[-1] if evalue else ''} (executed notebook: {failed})"
         ) from None
     except BaseException:
@@ -96,7 +102,7 @@ def execute(
     absent = [rel for rel in execution.outputs if not (paths.root / rel).is_file()]
     if absent:
         os.replace(running, failed)
-        raise StageFailed(f"stage {execution.stage} ({execution.name}) finished but did not write {', '.join(absent)}")
+        raise StageFailed(f"{_described(execution)} finished but did not write {', '.join(absent)}")
     os.replace(running, final)
     manifest.record(
         execution.name,

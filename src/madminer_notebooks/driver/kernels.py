@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 def thread_env(parallel: int) -> dict[str, str]:
     """Environment of a kernel when ``parallel`` notebooks share the machine: each gets its share of the
-    cores for torch/OpenMP/BLAS threads (without this, two trainings at once on 2 cores run ~3x slower)."""
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, parallel)))
+    cores for torch/OpenMP/BLAS threads (without this, two trainings at once on 2 cores run ~3x slower).
+    An ``OMP_NUM_THREADS`` set by the caller wins: a workflow step knows its share better (its siblings run
+    in other processes, or other machines)."""
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // max(1, parallel)))
     return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
 
 

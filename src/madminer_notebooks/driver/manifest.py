@@ -48,12 +48,20 @@ class Manifest:
         if path.exists():
             self.records = json.loads(path.read_text()).get("executions", {})
 
-    def up_to_date(self, name: str, root: Path, notebook_sha: str, params_sha: str, inputs: tuple[str, ...]) -> bool:
+    def up_to_date(
+        self,
+        name: str,
+        root: Path,
+        notebook_sha: str,
+        params_sha: str,
+        inputs: tuple[str, ...],
+        outputs: tuple[str, ...],
+    ) -> bool:
         rec = self.records.get(name)
         if rec is None or rec["notebook"] != notebook_sha or rec["params"] != params_sha:
             return False
-        if sorted(rec["inputs"]) != sorted(inputs):
-            return False
+        if sorted(rec["inputs"]) != sorted(inputs) or sorted(rec["outputs"]) != sorted(outputs):
+            return False  # the chain declares different files now (a newer version of the project)
         for rel, sha in list(rec["inputs"].items()) + list(rec["outputs"].items()):
             path = root / rel
             if not path.is_file() or file_sha256(path) != sha:

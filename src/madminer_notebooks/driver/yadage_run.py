@@ -1,0 +1,259 @@
+"""``drivers/yadage``: run the Yadage workflows of ``workflow/`` locally with ``yadage-run``.
+
+The specs are the ones REANA runs, unchanged. Their steps are ``docker-encapsulated``; where no Docker
+engine answers, they run as local processes in the project environment through the packtivity executor
+in :mod:`madminer_notebooks.yadage_local` (``--executor local``), otherwise in the image
+(``--executor docker``). yadage itself runs in the separate workflow environment (``.venv-workflow``).
+
+Running the same command again on the same work folder resumes: every step re-executes, and its stage
+skips the notebooks whose manifest says they are up to date, so finished steps cost only their start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from ..atomic import atomic_file
+from ..chain import STAGES, executions
+from ..params import ParamsError, load_params
+from .step import PUBLICATION
+
+log = logging.getLogger("madminer_notebooks.driver.yadage")
+
+ROOT = Path(__file__).resolve().parents[3]
+SPECS = ROOT / "workflow"
+WORKFLOWS = {
+    "combined": ("combined.yml", STAGES),
+    "physics": ("physics.yml", STAGES[:4]),
+    "ml": ("ml.yml", STAGES[4:]),
+}
+PLUGIN = "madminer_notebooks.yadage_local"
+
+
+class UsageError(ValueError):
+    pass
+
+
+class WorkflowIncomplete(RuntimeError):
+    """yadage reported success but executions of the chain are missing."""
+
+
+def check_scatters(folder: Path = SPECS) -> int:
+    """Every scattered stage of every spec iterates over exactly one list.
+
+    Yadage's ``zip`` truncates unequal lists to the shortest without a word, so two zipped lists that came
+    out of different steps could silently drop work; a single list (computed by a step from the parameters,
+    see :func:`madminer_notebooks.driver.step.scatter_lists`) cannot. Returns the number of scatters seen.
+    """
+    seen = 0
+    for spec in sorted(folder.glob("*.yml")):
+        for stage in (yaml.safe_load(spec.read_text()) or {}).get("stages", []):
+            scheduler = stage.get("scheduler", {})
+            if scheduler.get("scheduler_type") != "multistep-stage":
+                continue
+            seen += 1
+            scattered = scheduler.get("scatter", {}).get("parameters", [])
+            if len(scattered) != 1:
+                raise UsageError(
+                    f"{spec}: stage {stage['name']} scatters over {scattered}; use one list (yadage's zip "
+                    "truncates lists of unequal length silently)"
+                )
+    return seen
+
+
+def docker_engine() -> bool:
+    """True when a Docker engine answers (the CLI alone is not enough)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def expected_steps(params: dict, stages: tuple[str, ...]) -> dict[str, list[str]]:
+    """Per stage, the executions its workflow steps must have run."""
+    return {stage: [ex.name for ex in executions(params, stage)] for stage in stages}
+
+
+def _environment(executor: str, parallel: int, work_dir: Path) -> dict[str, str]:
+    threads = str(max(1, (os.cpu_count() or 1) // parallel))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"}  # pkg_resources notices from yadage-schemas
+    if executor == "local":
+        config = work_dir / "_mmnb" / "packtivity.yml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(yaml.safe_dump({"executor": {"docker-encapsulated": "mmnb-local"}}))
+        env.update(
+            PACKTIVITY_SYNCCONFIGFILE=str(config),
+            PYTHONPATH=str(ROOT / "src"),  # the plugin module only; it imports nothing else of the project
+            MMNB_LOCAL_VENV=str(ROOT / ".venv"),
+            MMNB_LOCAL_THREADS=threads,
+        )
+    else:
+        # the image's user writes into the host's work folder as the caller, group 0 (see the Dockerfile)
+        env["PACKTIVITY_DOCKER_CMD_MOD"] = f"-u {os.getuid()}:0 -e OMP_NUM_THREADS={threads}"
+        env["PACKTIVITY_DOCKER_NOPULL"] = "1"  # a locally built image; REANA pulls from a registry
+    return env
+
+
+def _progress(work_dir: Path, total: int, since: float, done: threading.Event) -> None:
+    """A bar of finished steps: each writes its publication file as its last act."""
+    with tqdm(total=total, desc="workflow steps", unit="step", file=sys.stderr, disable=None) as bar:
+        while not done.wait(1.0):
+            n = sum(1 for p in work_dir.rglob(PUBLICATION) if p.stat().st_mtime >= since)
+            bar.update(min(n, total) - bar.n)
+
+
+def _failures(work_dir: Path, since: float) -> list[str]:
+    """The ``error:`` lines that failed steps printed (stage, notebook cell, error)."""
+    found = []
+    for logfile in sorted(work_dir.glob("**/_packtivity/*.run.log")):
+        if logfile.stat().st_mtime < since:
+            continue
+        for line in logfile.read_text(errors="replace").splitlines():
+            _, sep, message = line.partition("| error: ")
+            if sep:
+                found.append(f"{logfile.parent.parent.relative_to(work_dir)}: {message}")
+    return found
+
+
+def _final_folder(work_dir: Path, workflow: str) -> Path:
+    return work_dir / ("ml/plotting" if workflow == "combined" else "plotting" if workflow == "ml" else "combine")
+
+
+def run(args: argparse.Namespace) -> int:
+    params_file = Path(args.params).resolve()
+    params = load_params(params_file)
+    spec, stages = WORKFLOWS[args.workflow]
+    check_scatters()
+    if args.workflow == "ml" and not args.physics:
+        raise UsageError("--workflow ml needs --physics DIR (a run folder with setup.h5, event summaries, combined.h5)")
+    physics = [str(Path(d).resolve()) for d in args.physics or []]
+    for folder in physics:
+        if not (Path(folder) / "data" / "combined.h5").is_file():
+            raise UsageError(f"--physics {folder}: no data/combined.h5 there (run the physics stages first)")
+    executor = args.executor
+    if executor == "auto":
+        executor = "docker" if docker_engine() else "local"
+    parallel = args.parallel or params["run"]["parallel"]
+
+    work_dir = Path(args.work_dir).resolve()
+    if args.fresh and work_dir.exists():
+        if not (work_dir / "_yadage").is_dir():
+            raise UsageError(f"--fresh: {work_dir} is not a yadage work folder; refusing to delete it")
+        shutil.rmtree(work_dir)
+    init = work_dir / "init"
+    init.mkdir(parents=True, exist_ok=True)
+    with atomic_file(init / "params.yaml") as tmp:
+        shutil.copyfile(params_file, tmp)
+
+    command = [
+        str(ROOT / ".venv-workflow" / "bin" / "yadage-run"),
+        str(work_dir),
+        spec,
+        "--toplevel", str(SPECS),
+        "--parameter", "params_file=params.yaml",
+        "--backend", f"multiproc:{parallel}",
+        "--accept-metadir",  # resume in the same folder
+    ]  # fmt: skip
+    if physics:
+        command += ["--parameter", f"physics={yaml.safe_dump(physics, default_flow_style=True).strip()}"]
+    if executor == "local":
+        command += ["--plugins", PLUGIN]
+    wanted = expected_steps(params, stages)
+    total = sum(map(len, wanted.values()))
+    log.info("yadage: %s workflow, %d steps, executor %s, %d at once, work folder %s", args.workflow, total,
+             executor, parallel, work_dir)  # fmt: skip
+    logfile = work_dir / "yadage.log"
+    start = time.time()
+    done = threading.Event()
+    bar = threading.Thread(target=_progress, args=(work_dir, total, start, done), daemon=True)
+    with open(logfile, "w") as out:
+        proc = subprocess.Popen(command, cwd=work_dir, env=_environment(executor, parallel, work_dir), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        bar.start()
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            raise
+        finally:
+            done.set()
+            bar.join()
+    wall = time.time() - start
+    if code != 0:
+        failures = _failures(work_dir, start)
+        detail = "\n".join(failures) if failures else f"no step reported an error; see {logfile}"
+        print(f"error: the workflow failed after {wall:.0f} s:\n{detail}\nlog: {logfile}", file=sys.stderr)
+        print("finished steps are kept; run the same command again to resume", file=sys.stderr)
+        return 1
+    _check_complete(work_dir, wanted)
+    final = _final_folder(work_dir, args.workflow)
+    if (final / "summary.json").is_file():
+        with atomic_file(work_dir / "summary.json") as tmp:
+            shutil.copyfile(final / "summary.json", tmp)
+        log.info("summary: %s", work_dir / "summary.json")
+        log.info("report:  %s", final / "report" / "index.html")
+    else:
+        log.info("results: %s", final)
+    log.info("done in %.1f s", wall)
+    return 0
+
+
+def _check_complete(work_dir: Path, wanted: dict[str, list[str]]) -> None:
+    """Every execution the chain defines ran in some step: a scatter that lost items cannot pass."""
+    executed = {p.stem for p in work_dir.glob("**/notebooks/*.ipynb") if not p.name.startswith(".")}
+    for stage, names in wanted.items():
+        missing = [n for n in names if n not in executed]
+        if missing:
+            raise WorkflowIncomplete(
+                f"the workflow finished without running {len(missing)} of the {len(names)} executions of stage "
+                f"{stage}: {', '.join(missing)}"
+            )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", required=True, help="parameter file (params/*.yaml)")
+    parser.add_argument("--work-dir", required=True, help="yadage work folder (one sub-folder per step)")
+    parser.add_argument("--workflow", choices=sorted(WORKFLOWS), default="combined")
+    parser.add_argument("--physics", nargs="+", metavar="DIR", help="--workflow ml: folders with the physics results")
+    parser.add_argument("--executor", choices=("auto", "local", "docker"), default="auto",
+                        help="where docker-encapsulated steps run (auto: docker when an engine answers)")  # fmt: skip
+    parser.add_argument("--parallel", type=int, help="steps at once (default: run.parallel of the params)")
+    parser.add_argument("--fresh", action="store_true", help="delete the work folder first instead of resuming")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="drivers/yadage", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    try:
+        return run(args)
+    except (ParamsError, UsageError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except WorkflowIncomplete as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; finished steps are kept, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
