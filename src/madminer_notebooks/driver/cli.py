@@ -22,7 +22,7 @@ from pathlib import Path
 from ..chain import STAGES, executions
 from ..params import ParamsError, load_params
 from ..paths import RunPaths
-from .execute import NOTEBOOK_DIR, StageFailed, execute
+from .execute import NOTEBOOK_DIR, StageFailed, execute, up_to_date
 from .kernels import KernelPool
 from .manifest import Manifest
 from .report import write_report, write_summary
@@ -171,7 +171,9 @@ def cmd_stage(args: argparse.Namespace) -> int:
     manifest = Manifest(paths.manifest)
     parallel = args.parallel or 1
     wall = time.perf_counter()
-    kernels = KernelPool(NOTEBOOK_DIR, parallel)
+    # a resumed workflow step usually has nothing to do: then it starts no kernel at all
+    busy = args.force or not all(up_to_date(ex, params, paths, manifest) for ex in todo)
+    kernels = KernelPool(NOTEBOOK_DIR, parallel, prestart=busy)
     try:
         seconds = _run_stage(args.stage, params, params_file, paths, manifest, parallel, kernels, key, args.force)
     finally:

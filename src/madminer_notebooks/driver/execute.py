@@ -16,7 +16,9 @@ from .manifest import Manifest, Record, file_sha256
 
 log = logging.getLogger(__name__)
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
+#: The stage notebooks: the repository's (also in the image, which installs the project in place), or
+#: MMNB_NOTEBOOK_DIR.
+NOTEBOOK_DIR = Path(os.environ.get("MMNB_NOTEBOOK_DIR") or Path(__file__).resolve().parents[3] / "notebooks")
 
 
 class StageFailed(RuntimeError):
@@ -35,10 +37,17 @@ def _described(execution: Execution) -> str:
 
 
 def notebook_path(execution: Execution) -> Path:
-    path = Path(os.environ.get("MMNB_NOTEBOOK_DIR", NOTEBOOK_DIR)) / execution.notebook
+    path = NOTEBOOK_DIR / execution.notebook
     if not path.is_file():
         raise StageFailed(f"notebook {path} of stage {execution.stage} does not exist")
     return path
+
+
+def up_to_date(execution: Execution, params: dict, paths: RunPaths, manifest: Manifest) -> bool:
+    """Whether the manifest says that ``execution`` has nothing to do."""
+    nb_sha = file_sha256(notebook_path(execution))
+    p_sha = params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters)
+    return manifest.up_to_date(execution.name, paths.root, nb_sha, p_sha, execution.inputs, execution.outputs)
 
 
 def execute(
@@ -51,16 +60,14 @@ def execute(
     force: bool = False,
 ) -> Outcome:
     """Run ``execution`` unless it is up to date; raise :class:`StageFailed` with cell and error."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     notebook = notebook_path(execution)
     nb_sha = file_sha256(notebook)
     p_sha = params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters)
-    if not force and manifest.up_to_date(
-        execution.name, paths.root, nb_sha, p_sha, execution.inputs, execution.outputs
-    ):
+    if not force and up_to_date(execution, params, paths, manifest):
         return Outcome(execution.name, True, 0.0)
+
+    import papermill  # a second's import, needed only when there is work
+    from papermill.exceptions import PapermillExecutionError
 
     missing = [rel for rel in execution.inputs if not (paths.root / rel).is_file()]
     if missing:

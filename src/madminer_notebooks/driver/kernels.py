@@ -61,13 +61,14 @@ class _Kernel:
 
 
 class KernelPool:
-    def __init__(self, cwd: Path, size: int):
+    def __init__(self, cwd: Path, size: int, prestart: bool = True):
+        """``prestart=False`` starts nothing until a notebook asks (a run that may have nothing to do)."""
         self._cwd = cwd
         self._env = thread_env(size)
         self._starter = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="kernel-start")
         self._lock = threading.Lock()
         self._ready: list[Future[_Kernel]] = [
-            self._starter.submit(_Kernel, cwd, self._env) for _ in range(max(1, size))
+            self._starter.submit(_Kernel, cwd, self._env) for _ in range(max(1, size) if prestart else 0)
         ]
         self._closed = False
 

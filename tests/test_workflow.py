@@ -1,0 +1,229 @@
+"""The Yadage workflows and the REANA submission: specs valid, scatters safe, and the combined workflow run
+locally (steps as local processes, the way drivers/yadage runs it without a Docker engine) giving exactly
+the papermill driver's results on the same parameters and seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from test_chain import drive, write_params
+
+from madminer_notebooks import __version__
+from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys, executions
+from madminer_notebooks.driver.step import MissingInput, link_inputs, scatter_lists
+from madminer_notebooks.driver.yadage_run import SPECS, UsageError, check_scatters
+from madminer_notebooks.params import load_params
+from madminer_notebooks.paths import RunPaths
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_BIN = ROOT / ".venv-workflow" / "bin"
+SPEC_FILES = ("physics.yml", "ml.yml", "combined.yml")
+
+
+@pytest.fixture(scope="module")
+def workflow_env() -> Path:
+    if not (WORKFLOW_BIN / "yadage-run").is_file():
+        pytest.fail("the workflow environment is missing: run drivers/ensure-workflow-env (drivers/test does)")
+    return WORKFLOW_BIN
+
+
+def yadage(params: Path, work_dir: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
+         "--work-dir", str(work_dir), "--executor", "local", *extra],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+# ---- specs -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", SPEC_FILES)
+def test_yadage_validate_accepts_every_spec(workflow_env, spec):
+    proc = subprocess.run([str(workflow_env / "yadage-validate"), spec, "-t", str(SPECS)],
+                          capture_output=True, text=True, cwd=SPECS)  # fmt: skip
+    assert proc.returncode == 0 and "workflow validates against schema" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_reana_client_validates_reana_yaml(workflow_env):
+    proc = subprocess.run([str(workflow_env / "reana-client"), "validate", "--file", "reana.yaml"],
+                          capture_output=True, text=True, cwd=SPECS)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("SUCCESS") == 4 and "WARNING" not in proc.stdout
+
+
+def test_drivers_reana_validates_the_submitted_copy_and_checks_the_params(workflow_env, tmp_path):
+    ok = subprocess.run([str(ROOT / "drivers" / "reana"), "validate", "--params", "params/tutorial.yaml",
+                         "--image", "registry.example.org/me/madminer-notebooks:0.2.0"],
+                        capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert ok.returncode == 0 and ok.stdout.count("SUCCESS") == 4, ok.stdout + ok.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "params" / "quick.yaml").read_text().replace("epochs: 8", "epochs: eight"))
+    proc = subprocess.run([str(ROOT / "drivers" / "reana"), "validate", "--params", str(bad)],
+                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert proc.returncode == 2 and "bad.yaml" in proc.stderr and "training.epochs" in proc.stderr, proc.stderr
+
+
+def test_reana_server_commands_say_what_is_missing(workflow_env):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REANA_")}
+    for command in ("submit", "status", "download"):
+        proc = subprocess.run([str(ROOT / "drivers" / "reana"), command], capture_output=True, text=True,
+                              cwd=ROOT, env=env)  # fmt: skip
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "REANA_SERVER_URL and REANA_ACCESS_TOKEN are not set" in proc.stderr
+
+
+def test_image_tag_is_set_once_and_follows_the_package_version():
+    steps = yaml.safe_load((SPECS / "steps.yml").read_text())
+    environments = [s["environment"] for k, s in steps.items() if isinstance(s, dict) and "process" in s]
+    assert len(environments) == len(STAGES)
+    assert all(e == steps["environment"] for e in environments)  # one YAML anchor, one place
+    assert steps["environment"]["imagetag"] == __version__
+    text = "\n".join(p.read_text() for p in SPECS.glob("*.yml"))
+    assert len(re.findall(r"^\s+imagetag:", text, re.M)) == 1
+
+
+def test_every_scatter_iterates_over_one_list():
+    assert check_scatters() == 4  # generation and analysis (physics), training and evaluation (ml)
+
+
+def test_a_zip_of_two_lists_is_refused(tmp_path):
+    spec = tmp_path / "bad.yml"
+    spec.write_text(yaml.safe_dump({"stages": [{"name": "analysis", "dependencies": ["init"], "scheduler": {
+        "scheduler_type": "multistep-stage", "parameters": {"a": [1, 2], "b": [1]},
+        "scatter": {"method": "zip", "parameters": ["a", "b"]}, "step": {}}}]}))  # fmt: skip
+    with pytest.raises(UsageError, match=r"bad.yml: stage analysis scatters over \['a', 'b'\]"):
+        check_scatters(tmp_path)
+
+
+def test_scatter_lists_cover_every_execution():
+    params = load_params(ROOT / "params" / "quick.yaml")
+    lists = scatter_lists(params)
+    for stage, key in (("generation", "generation_keys"), ("analysis", "analysis_keys"),
+                       ("training", "training_keys"), ("evaluation", "evaluation_keys")):  # fmt: skip
+        assert lists[key] == [ex.key for ex in executions(params, stage)]
+    assert len(lists["generation_keys"]) == 5 and lists["evaluation_keys"] == evaluation_keys(params)
+
+
+# ---- inputs of a step ---------------------------------------------------------------------------------------
+
+
+def test_inputs_are_linked_from_the_folder_that_holds_them(tmp_path):
+    params = load_params(ROOT / "params" / "quick.yaml")
+    setup_dir, gen_dir = tmp_path / "setup", tmp_path / "generation_0"
+    (setup_dir / "data").mkdir(parents=True)
+    (setup_dir / "data" / "setup.h5").write_bytes(b"setup")
+    key = event_file_keys(params)[0][2]
+    (gen_dir / "data" / "events").mkdir(parents=True)
+    (gen_dir / "data" / "events" / f"{key}.lhe.gz").write_bytes(b"events")
+    (gen_dir / "data" / "setup.h5").symlink_to(setup_dir / "data" / "setup.h5")  # as a generation step leaves it
+
+    paths = RunPaths(tmp_path / "analysis_0")
+    todo = [ex for ex in executions(params, "analysis", paths.root) if ex.key == key]
+    assert link_inputs(todo, paths, [setup_dir, gen_dir]) == 2
+    assert (paths.root / "data" / "setup.h5").resolve() == (setup_dir / "data" / "setup.h5").resolve()
+    assert (paths.root / "data" / "events" / f"{key}.lhe.gz").read_bytes() == b"events"
+    assert link_inputs(todo, paths, [setup_dir, gen_dir]) == 0  # already in place
+
+    other = [ex for ex in executions(params, "analysis", paths.root) if ex.key != key][:1]
+    with pytest.raises(MissingInput, match=rf"input data/events/{other[0].key}.lhe.gz of analysis-{other[0].key}"):
+        link_inputs(other, paths, [setup_dir, gen_dir])
+
+    impostor = tmp_path / "impostor"
+    (impostor / "data").mkdir(parents=True)
+    (impostor / "data" / "setup.h5").write_bytes(b"another setup")
+    with pytest.raises(MissingInput, match="input data/setup.h5 differs between upstream folders"):
+        link_inputs(todo, RunPaths(tmp_path / "analysis_1"), [setup_dir, gen_dir, impostor])
+
+
+def test_stage_step_with_a_missing_input_fails_before_running(tmp_path):
+    params = write_params(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver", "stage", "--params", str(params), "--run-dir",
+         str(tmp_path / "combine"), "--stage", "combine", "--inputs-from", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "stage combine: input data/analysed/sm-0.h5 of combine is in none of the 1 upstream folders" in proc.stderr
+    assert not list((tmp_path / "combine" / "notebooks").glob("*.ipynb"))
+
+
+# ---- the combined workflow, run locally ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runs(workflow_env, tmp_path_factory):
+    """The same tiny parameters through the papermill driver and through the combined Yadage workflow."""
+    folder = tmp_path_factory.mktemp("workflow")
+    params = write_params(folder)
+    local = drive(params, folder / "papermill")
+    assert local.returncode == 0, local.stderr[-3000:]
+    start = time.perf_counter()
+    proc = yadage(params, folder / "yadage")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return params, folder / "papermill", folder / "yadage", proc, time.perf_counter() - start
+
+
+def test_combined_workflow_reproduces_the_papermill_driver(runs):
+    params_path, papermill_dir, work_dir, proc, _ = runs
+    params = load_params(params_path)
+    ours = json.loads((work_dir / "summary.json").read_text())
+    theirs = json.loads((papermill_dir / "summary.json").read_text())
+    assert ours["cross_sections"] == theirs["cross_sections"]
+    assert ours["limits"] == theirs["limits"]
+    assert ours["fisher_information"] == theirs["fisher_information"]
+    assert set(ours["limits"]) == set(evaluation_keys(params))
+
+    # one step per execution, in the step folders yadage made; the executed notebooks are published
+    steps = {p.parent.parent.relative_to(work_dir).as_posix(): p.stem for p in work_dir.glob("*/*/notebooks/*.ipynb")}
+    n_files = len(event_file_keys(params))
+    assert sorted(steps.values()) == sorted(ex.name for s in STAGES for ex in executions(params, s))
+    assert {k for k in steps if k.startswith("physics/generation_")} == {
+        f"physics/generation_{i}" for i in range(n_files)
+    }
+    published = yaml.safe_load((work_dir / "ml" / "plotting" / "published.yml").read_text())
+    assert Path(published["summary"]).is_file() and Path(published["report"]).is_file()
+    for plot in ("limits.png", "p_values.png", "cross_sections.png"):
+        assert (work_dir / "ml" / "plotting" / "plots" / plot).stat().st_size > 5000
+    # inputs are links into the upstream steps' folders, not copies
+    model = work_dir / "ml" / "evaluation_0" / "models" / "sally" / "estimator_state_dict.pt"
+    assert model.is_symlink() and model.resolve().is_relative_to(work_dir / "ml" / "training_0")
+    assert "summary: " + str(work_dir / "summary.json") in proc.stderr
+
+
+def test_rerunning_the_workflow_skips_every_notebook(runs):
+    params_path, _, work_dir, _, first_seconds = runs
+    summary = (work_dir / "summary.json").read_text()
+    start = time.perf_counter()
+    proc = yadage(params_path, work_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = "\n".join(p.read_text() for p in work_dir.glob("*/*/_packtivity/*.run.log"))
+    names = [ex.name for s in STAGES for ex in executions(load_params(params_path), s)]
+    for name in names:
+        assert re.search(rf"\s{re.escape(name)}\s+up to date, skipped", logs), name
+    assert json.loads((work_dir / "summary.json").read_text())["limits"] == json.loads(summary)["limits"]
+    assert time.perf_counter() - start < first_seconds
+
+
+def test_a_failing_step_names_stage_cell_and_error(runs, tmp_path):
+    """The ML sub-workflow on its own, on a physics run folder whose combined file is damaged."""
+    params_path, papermill_dir, _, _, _ = runs
+    physics = tmp_path / "physics"
+    shutil.copytree(papermill_dir / "data", physics / "data", ignore=shutil.ignore_patterns("samples", "limits"))
+    (physics / "data" / "combined.h5").write_bytes(b"not an HDF5 file")
+    proc = yadage(params_path, tmp_path / "ml", "--workflow", "ml", "--physics", str(physics))
+    assert proc.returncode == 1
+    assert re.search(r"sampling: stage sampling failed in cell \d+ of 05_sampling.ipynb: OSError", proc.stderr), (
+        proc.stderr[-3000:]
+    )
+    assert "run the same command again to resume" in proc.stderr
+    assert list((tmp_path / "ml" / "sampling" / "notebooks").glob("sampling.failed.ipynb"))
