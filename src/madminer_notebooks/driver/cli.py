@@ -2,10 +2,13 @@
 
     python -m madminer_notebooks.driver run   --params FILE --run-dir DIR [--stages FROM..TO] [--fresh] [--parallel N]
     python -m madminer_notebooks.driver stage --params FILE --run-dir DIR --stage NAME [--key KEY] [--force]
+                                              [--inputs-from DIR ...] [--publish FILE]
 
 ``run`` executes the chain in order (scattered stages once per benchmark / file / method, several at once),
 skips executions that are up to date, and ends with ``summary.json`` and ``report/index.html``.
-``stage`` runs the executions of one stage (or one of them, ``--key``): what a workflow step calls.
+``stage`` runs the executions of one stage (or one of them, ``--key``): what a workflow step calls, with
+its inputs linked from the upstream steps' folders (``--inputs-from``) and its outputs listed for Yadage
+(``--publish``); see :mod:`madminer_notebooks.driver.step`. The last stage also writes the summary.
 Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.
 """
 
