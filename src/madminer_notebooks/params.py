@@ -160,7 +160,24 @@ SCHEMA: dict[str, Any] = {
         "hist_bins": POS_INT,
         "n_asimov": optional(POS_INT),
     },
+    # optional sections: absent means the defaults below (OPTIONAL_SECTIONS)
+    "tracking": {
+        "enabled": BOOL,  # MLFLOW_TRACKING_URI in the environment turns tracking on as well
+        "uri": optional(STRING),  # null: a SQLite store in the run folder
+        "experiment_prefix": optional(STRING),
+    },
+    "scan": MapOf(
+        Leaf("a non-empty list of values", lambda v: isinstance(v, list) and len(v) > 0),
+        "a mapping of training.* / evaluation.* keys to lists of values",
+        non_empty=False,
+    ),
 }
+
+#: Sections a parameter file may leave out, and what leaving them out means.
+OPTIONAL_SECTIONS: dict[str, Any] = {"tracking": {"enabled": False}, "scan": {}}
+
+#: The keys a scan may vary: those that only training and evaluation read.
+SCANNABLE = ("training", "evaluation")
 
 #: Sections whose values an execution of each stage depends on (besides its input files).
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -232,9 +249,28 @@ def _cross_checks(p: dict, errors: list[str]) -> None:
     for var in p["evaluation"]["hist_vars"]:
         if var not in observables:
             errors.append(f"evaluation.hist_vars: {var!r} is not in analysis.observables")
+    for dotted, values in p["scan"].items():
+        _check_scan_key(p, dotted, values, errors)
     for name in list(p["physics"]["benchmarks"]) + list(observables):
         if not name.replace("_", "").replace("-", "").isalnum():
             errors.append(f"{name!r}: names may use only letters, digits, '_' and '-'")
+
+
+def _check_scan_key(p: dict, dotted: str, values: list, errors: list[str]) -> None:
+    """A scanned key must be one that training or evaluation reads, and every value must pass its schema."""
+    where = f"scan.{dotted}"
+    first, _, rest = dotted.partition(".")
+    if first not in SCANNABLE or not rest or "." in rest or rest not in SCHEMA[first]:
+        keys = ", ".join(f"{s}.{k}" for s in SCANNABLE for k in SCHEMA[s])
+        errors.append(f"{where}: not a scannable key (expected one of: {keys})")
+        return
+    if dotted == "training.methods":
+        errors.append(f"{where}: the methods are compared in every scan point already; scan their settings instead")
+        return
+    for i, value in enumerate(values):
+        sub: list[str] = []
+        _validate(value, SCHEMA[first][rest], f"{where}[{i}]", sub)
+        errors.extend(sub)
 
 
 def load_params(path: str | Path) -> dict:
@@ -249,6 +285,9 @@ def load_params(path: str | Path) -> dict:
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({err})") from None
     errors: list[str] = []
+    if isinstance(data, dict):
+        for name, default in OPTIONAL_SECTIONS.items():
+            data.setdefault(name, copy.deepcopy(default))
     _validate(data, SCHEMA, "", errors)
     if not errors:
         _cross_checks(data, errors)

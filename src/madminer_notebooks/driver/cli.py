@@ -15,13 +15,16 @@ Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
 import shutil
 import sys
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from .. import tracking
 from ..chain import STAGES, executions
 from ..params import ParamsError, load_params
 from ..paths import RunPaths
@@ -29,6 +32,7 @@ from .execute import NOTEBOOK_DIR, StageFailed, execute, up_to_date
 from .kernels import KernelPool
 from .manifest import Manifest
 from .report import write_report, write_summary
+from .scan import run_scan
 from .step import MissingInput, link_inputs, publish
 
 log = logging.getLogger("madminer_notebooks.driver")
@@ -115,6 +119,19 @@ def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, man
     return time.perf_counter() - start
 
 
+def _prepare_tracking(params: dict, paths: RunPaths, manifest: Manifest, stages: list[str]) -> None:
+    """Name the chain run for the tracker, and check the store and create its experiments before any
+    notebook starts (so parallel executions never race to create them, and a dead server fails early)."""
+    if not tracking.config(params, paths) or not set(stages) & set(tracking.FAMILIES):
+        return
+    if tracking.is_unset(os.environ.get(tracking.RUN_ID_VARIABLE)):  # a workflow step gets it from its workflow
+        os.environ[tracking.RUN_ID_VARIABLE] = manifest.run_id  # inherited by the kernels started after this
+    try:
+        tracking.prepare(params, paths)
+    except tracking.TrackingUnavailable as err:
+        raise UsageError(str(err)) from None
+
+
 def _stop_kernels() -> None:
     """Terminate the notebook kernels started by this process (Ctrl-C reaches only the driver when it
     is sent to the driver alone, e.g. by a batch system)."""
@@ -135,6 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _fresh(paths)
     paths.make_folders()
     manifest = Manifest(paths.manifest)
+    _prepare_tracking(params, paths, manifest, stages)
     parallel = args.parallel or params["run"]["parallel"]
     wall = time.perf_counter()
     log.info("run folder %s, parameters %s, stages %s..%s", paths.root, params_file, stages[0], stages[-1])
@@ -147,6 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.info("      %s finished in %.1f s", stage, seconds)
     finally:
         kernels.close()
+    if stages[-1] == STAGES[-1] and params["scan"]:
+        run_scan(params, paths, functools.partial(_run_scan_stage, parallel=parallel))
     wall = time.perf_counter() - wall
     if stages[-1] == STAGES[-1]:
         summary = write_summary(params, params_file, paths, manifest.records, wall)
@@ -155,6 +175,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("report:  %s", index)
     log.info("done in %.1f s", wall)
     return 0
+
+
+def _run_scan_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, parallel: int) -> float:
+    """One stage of one scan point, with kernels started now (they inherit the point's tracking tag)."""
+    kernels = KernelPool(NOTEBOOK_DIR, parallel)
+    try:
+        return _run_stage(stage, params, params_file, paths, Manifest(paths.manifest), parallel, kernels)
+    finally:
+        kernels.close()
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -172,6 +201,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
         except MissingInput as err:
             raise UsageError(f"stage {args.stage}{f' ({key})' if key else ''}: {err}") from None
     manifest = Manifest(paths.manifest)
+    _prepare_tracking(params, paths, manifest, [args.stage])
     parallel = args.parallel or 1
     wall = time.perf_counter()
     # a resumed workflow step usually has nothing to do: then it starts no kernel at all

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,11 @@ class Manifest:
         self.path = path
         self._lock = threading.Lock()
         self.records: dict[str, dict] = {}
+        self.run_id = uuid.uuid4().hex[:12]  # names this chain run in the tracker; kept across resumes
         if path.exists():
-            self.records = json.loads(path.read_text()).get("executions", {})
+            data = json.loads(path.read_text())
+            self.records = data.get("executions", {})
+            self.run_id = data.get("run_id", self.run_id)
 
     def up_to_date(
         self,
@@ -80,5 +84,5 @@ class Manifest:
 
     def _save(self) -> None:
         with atomic_file(self.path) as tmp:
-            tmp.write_text(json.dumps({"executions": self.records}, indent=1, sort_keys=True))
+            tmp.write_text(json.dumps({"run_id": self.run_id, "executions": self.records}, indent=1, sort_keys=True))
         os.chmod(self.path, 0o644)

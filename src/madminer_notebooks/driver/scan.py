@@ -1,0 +1,153 @@
+"""Hyperparameter scans: training, evaluation and plotting again for every combination of the values in
+the parameters' ``scan`` section, on the physics and samples of the run, then one comparison.
+
+    scan:
+      training.learning_rate: [0.001, 0.0003]
+      training.hidden: [[50, 50], [100, 100]]
+
+Each combination (a *scan point*) is a run folder ``RUN/scan/point-NN/`` of the usual layout, with its own
+parameter file, manifest and executed notebooks; its inputs from earlier stages are links into ``RUN``. So a
+scan resumes like a run, and every trained model of every point stays on disk. With tracking on, each
+training and evaluation is an MLflow run tagged ``mmnb.scan_point``. The comparison (``RUN/scan/comparison.*``
+and, tracked, an MLflow run with them as artifacts) lists the best fit and the 68%/95% CL intervals of every
+method at every point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from .. import tracking
+from ..atomic import atomic_file
+from ..chain import executions
+from ..params import with_overrides
+from ..paths import RunPaths
+from .step import link_inputs
+
+log = logging.getLogger(__name__)
+
+SCAN_STAGES = ("training", "evaluation", "plotting")
+
+
+def scan_points(params: dict) -> list[tuple[str, dict]]:
+    """(label, overrides) of every combination of the scanned values, in a stable order."""
+    keys = list(params["scan"])
+    points = []
+    for values in itertools.product(*(params["scan"][k] for k in keys)):
+        overrides = dict(zip(keys, values, strict=True))
+        label = ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())
+        points.append((label, overrides))
+    return points
+
+
+def _point_params(params: dict, overrides: dict) -> dict:
+    point = with_overrides(params, overrides)
+    point["scan"] = {}
+    point["description"] = f"scan point of {params.get('description') or 'a run'}: " + ", ".join(
+        f"{k}={json.dumps(v)}" for k, v in overrides.items()
+    )
+    return point
+
+
+def link_point_inputs(params: dict, paths: RunPaths, base: RunPaths) -> None:
+    """Link what the scanned stages read but do not make themselves (samples, physics) from the base run."""
+    todo = [ex for stage in SCAN_STAGES for ex in executions(params, stage, paths.root)]
+    made = {rel for ex in todo for rel in ex.outputs}
+    outside = [dataclasses.replace(ex, inputs=tuple(r for r in ex.inputs if r not in made)) for ex in todo]
+    link_inputs(outside, paths, [base.root])
+
+
+RunStage = Callable[[str, dict, Path, RunPaths], float]
+
+
+def run_scan(params: dict, base: RunPaths, run_stage: RunStage) -> Path:
+    """Every scan point through :data:`SCAN_STAGES` (``run_stage(stage, params, params_file, paths)``), then
+    the comparison; returns the comparison's JSON file."""
+    folder = base.root / "scan"
+    points = scan_points(params)
+    rows = []
+    cfg = tracking.config(params, base)
+    if cfg is not None:  # the points log into the run's store (its experiments exist), not one store each
+        os.environ["MLFLOW_TRACKING_URI"] = cfg.uri
+    for i, (label, overrides) in enumerate(points):
+        paths = RunPaths(folder / f"point-{i:02d}")
+        paths.make_folders()
+        point = _point_params(params, overrides)
+        params_file = paths.root / "params.yaml"
+        text = yaml.safe_dump(point, sort_keys=False)
+        if not params_file.is_file() or params_file.read_text() != text:
+            with atomic_file(params_file) as tmp:
+                tmp.write_text(text)
+        link_point_inputs(point, paths, base)
+        log.info("scan point %d/%d: %s", i + 1, len(points), label)
+        os.environ[tracking.SCAN_VARIABLE] = label  # a tag on the point's MLflow runs, via the kernels' env
+        try:
+            for stage in SCAN_STAGES:
+                run_stage(stage, point, params_file, paths)
+        finally:
+            os.environ.pop(tracking.SCAN_VARIABLE, None)
+        intervals = json.loads(paths.intervals.read_text())
+        rows.append({"point": paths.root.name, "label": label, "overrides": overrides, "results": intervals})
+    return write_comparison(params, base, rows)
+
+
+def write_comparison(params: dict, base: RunPaths, rows: list[dict]) -> Path:
+    """``RUN/scan/comparison.{json,md,png}``; with tracking on, also an MLflow run holding them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..plotting import STYLE, save_figure
+
+    folder = base.root / "scan"
+    names = list(params["physics"]["parameters"])
+    out = folder / "comparison.json"
+    with atomic_file(out) as tmp:
+        tmp.write_text(json.dumps(rows, indent=2))
+
+    lines = ["| point | settings | method | " + " | ".join(f"{n} 95% CL" for n in names) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |"]  # fmt: skip
+    for row in rows:
+        for method, s in row["results"].items():
+            cells = []
+            for n in names:
+                iv = s["intervals"][n]["95"]
+                cells.append(f"[{iv['low']:+.3f}, {iv['high']:+.3f}]")
+            lines.append(f"| {row['point']} | {row['label']} | {method} | " + " | ".join(cells) + " |")
+    table = folder / "comparison.md"
+    with atomic_file(table) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+    methods = list(rows[0]["results"]) if rows else []
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    x = range(len(rows))
+    for ax, n in zip(axes[0], names, strict=True):
+        for m in methods:
+            widths = [r["results"][m]["intervals"][n]["95"]["high"] - r["results"][m]["intervals"][n]["95"]["low"]
+                      for r in rows]  # fmt: skip
+            style = STYLE.get(m, {"label": m})
+            ax.plot(list(x), widths, marker="o", label=style["label"], color=style.get("color"))
+        ax.set_xticks(list(x), [r["point"] for r in rows], rotation=30)
+        ax.set_ylabel(f"width of the 95% CL interval of {n}")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("scan: " + "; ".join(f"{r['point']}: {r['label']}" for r in rows), fontsize=7)
+    fig.tight_layout()
+    plot = folder / "comparison.png"
+    save_figure(fig, plot)
+    plt.close(fig)
+
+    with tracking.tracked_run(params, base, "evaluation", "scan comparison", tags={"mmnb.scan": "comparison"}) as t:
+        t.log_params({"scan." + k: json.dumps(v) for k, v in params["scan"].items()})
+        for path in (out, table, plot):
+            t.log_artifact(path, "scan")
+    log.info("scan comparison: %s", table)
+    return out
