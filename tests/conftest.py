@@ -93,3 +93,14 @@ def generate(tmp_path_factory, setup_file):
         return cache[key]
 
     return _generate
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: restore the default disposition.
+
+    A shell that runs the suite in the background (``cmd &``) starts it with SIGINT ignored; Python then
+    installs no KeyboardInterrupt handler and the child would never see the test's Ctrl-C.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import default_sigint
 
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys
 from madminer_notebooks.params import load_params, with_overrides
@@ -185,6 +186,7 @@ def test_interrupted_stage_is_redone_and_earlier_ones_are_not(chain, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(changed), "--run-dir", str(copy)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint,  # a background CI shell starts us with SIGINT ignored, and children inherit that
     )  # fmt: skip
     deadline = time.time() + 300
     while time.time() < deadline and not list((copy / "notebooks").glob(".training-*.running.ipynb")):

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import last_json, make_setup, run_generator
+from conftest import default_sigint, last_json, make_setup, run_generator
 
 
 def _files(folder):
@@ -93,6 +93,7 @@ def test_ctrl_c_leaves_no_file(setup_file, outdir):
         [sys.executable, "-m", "madminer_notebooks.generator", "--no-progress",
          *_args(setup_file, outdir, **{"--events": "3000000", "--jobs": "2"})],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint,  # a background CI shell starts us with SIGINT ignored, and children inherit that
     )  # fmt: skip
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".ev.lhe.gz.") for p in outdir.iterdir()):

@@ -138,11 +138,13 @@ def test_inputs_are_linked_from_the_folder_that_holds_them(tmp_path):
     with pytest.raises(MissingInput, match=rf"input data/events/{other[0].key}.lhe.gz of analysis-{other[0].key}"):
         link_inputs(other, paths, [setup_dir, gen_dir])
 
-    impostor = tmp_path / "impostor"
-    (impostor / "data").mkdir(parents=True)
-    (impostor / "data" / "setup.h5").write_bytes(b"another setup")
-    with pytest.raises(MissingInput, match="input data/setup.h5 differs between upstream folders"):
-        link_inputs(todo, RunPaths(tmp_path / "analysis_1"), [setup_dir, gen_dir, impostor])
+    # the same path in several folders: the last one given wins (the workflow lists its own steps last)
+    newer = tmp_path / "newer"
+    (newer / "data").mkdir(parents=True)
+    (newer / "data" / "setup.h5").write_bytes(b"another setup")
+    other_paths = RunPaths(tmp_path / "analysis_1")
+    link_inputs(todo, other_paths, [setup_dir, gen_dir, newer])
+    assert (other_paths.root / "data" / "setup.h5").read_bytes() == b"another setup"
 
 
 def test_stage_step_with_a_missing_input_fails_before_running(tmp_path):

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import yaml
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--image", default=os.environ.get("MMNB_IMAGE"), help="NAME:TAG of the image in a registry")
         if name == "submit":
             p.add_argument("--name", default=DEFAULT_NAME, help=f"REANA workflow name (default {DEFAULT_NAME})")
+            p.add_argument(
+                "--tracking-uri",
+                default=os.environ.get("MLFLOW_TRACKING_URI"),
+                help="MLflow server the cluster's jobs can reach (default: MLFLOW_TRACKING_URI; none: off)",
+            )
     status = sub.add_parser("status")
     status.add_argument("--name", default=DEFAULT_NAME)
     download = sub.add_parser("download")
@@ -108,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                 code = _client(["validate", "--file", reana_yaml.name], Path(tmp))
                 if code or args.command == "validate":
                     return code
-                return _client(["run", "--workflow", args.name, "--file", reana_yaml.name], Path(tmp))
+                run_id = uuid.uuid4().hex[:12]
+                extra = ["--parameter", f"run_id={run_id}"]
+                if args.tracking_uri:
+                    extra += ["--parameter", f"tracking_uri={args.tracking_uri}"]
+                print(f"chain run id {run_id} (the mmnb.run_id tag of its MLflow runs)", file=sys.stderr)
+                return _client(["run", "--workflow", args.name, "--file", reana_yaml.name, *extra], Path(tmp))
         _require_server()
         if args.command == "status":
             code = _client(["status", "--workflow", args.name], Path.cwd())

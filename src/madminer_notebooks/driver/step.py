@@ -28,7 +28,7 @@ PUBLICATION = "published.yml"
 
 
 class MissingInput(ValueError):
-    """An input of the step is in none of the upstream folders (or in two, differently)."""
+    """An input of the step is in none of the upstream folders."""
 
 
 def scatter_lists(params: dict) -> dict[str, list[str]]:
@@ -45,8 +45,11 @@ def scatter_lists(params: dict) -> dict[str, list[str]]:
 def link_inputs(todo: list[Execution], paths: RunPaths, upstream: list[Path]) -> int:
     """Symlink every input of ``todo`` into the run folder from the upstream folder that holds it.
 
-    Links point at the resolved file, so chains of steps never build chains of links. The same path in two
-    upstream folders must be the same file. Returns the number of links made.
+    Links point at the resolved file, so chains of steps never build chains of links. When several upstream
+    folders hold the same path with different files, the last folder given wins (the ML workflow lists the
+    physics results first and its own steps after them, so a model trained in the workflow beats one that
+    a local run folder passed as physics input happens to hold), with a warning. Returns the number of
+    links made.
     """
     folders = [Path(u).resolve() for u in upstream]
     for folder in folders:
@@ -56,7 +59,7 @@ def link_inputs(todo: list[Execution], paths: RunPaths, upstream: list[Path]) ->
     wanted = sorted({rel for ex in todo for rel in ex.inputs})
     for rel in wanted:
         target = paths.root / rel
-        found = {(f / rel).resolve() for f in folders if (f / rel).is_file()}
+        found = [(f / rel).resolve() for f in folders if (f / rel).is_file()]
         if target.is_file() and not target.is_symlink():
             continue  # made here (a rerun of this step in its own folder)
         if not found:
@@ -65,9 +68,9 @@ def link_inputs(todo: list[Execution], paths: RunPaths, upstream: list[Path]) ->
                 f"input {rel} of {names} is in none of the {len(folders)} upstream folders "
                 f"({', '.join(str(f) for f in folders) or 'none given'})"
             )
-        if len(found) > 1:
-            raise MissingInput(f"input {rel} differs between upstream folders: {', '.join(map(str, sorted(found)))}")
-        source = found.pop()
+        source = found[-1]
+        if len(set(found)) > 1:
+            log.warning("input %s is in several upstream folders; taking %s", rel, source)
         if target.is_symlink() and target.resolve() == source:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -20,14 +20,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import yaml
 from tqdm import tqdm
 
+from .. import tracking
 from ..atomic import atomic_file
 from ..chain import STAGES, executions
 from ..params import ParamsError, load_params
+from ..paths import RunPaths
 from .step import PUBLICATION
 
 log = logging.getLogger("madminer_notebooks.driver.yadage")
@@ -129,6 +132,33 @@ def _failures(work_dir: Path, since: float) -> list[str]:
     return found
 
 
+def _tracking(params: dict, work_dir: Path, executor: str, workflow: str) -> tuple[str, str]:
+    """The MLflow URI the ML steps get ('none': off) and the chain's run id (kept in the work folder).
+
+    "On" without a URI means a SQLite store in the work folder; the experiments are created (and the store
+    initialised) here, before parallel steps could race to do it.
+    """
+    id_file = work_dir / "_mmnb" / "run_id"
+    if not id_file.is_file():
+        id_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(id_file) as tmp:
+            tmp.write_text(uuid.uuid4().hex[:12])
+    run_id = id_file.read_text().strip()
+    cfg = tracking.config(params, RunPaths(work_dir))
+    if cfg is None or workflow == "physics":
+        return "none", run_id
+    if executor == "docker" and cfg.uri.startswith("sqlite:"):
+        raise UsageError(
+            f"tracking to {cfg.uri} cannot work from containers (they see only their steps' folders); "
+            "give a server: MLFLOW_TRACKING_URI=http://HOST:PORT or tracking.uri"
+        )
+    try:
+        tracking.prepare(params, RunPaths(work_dir))
+    except tracking.TrackingUnavailable as err:
+        raise UsageError(str(err)) from None
+    return cfg.uri, run_id
+
+
 def _final_folder(work_dir: Path, workflow: str) -> Path:
     return work_dir / ("ml/plotting" if workflow == "combined" else "plotting" if workflow == "ml" else "combine")
 
@@ -159,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_file(init / "params.yaml") as tmp:
         shutil.copyfile(params_file, tmp)
 
+    tracking_uri, run_id = _tracking(params, work_dir, executor, args.workflow)
     command = [
         str(ROOT / ".venv-workflow" / "bin" / "yadage-run"),
         str(work_dir),
@@ -168,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         "--backend", f"multiproc:{parallel}",
         "--accept-metadir",  # resume in the same folder
     ]  # fmt: skip
+    if args.workflow != "physics":
+        command += ["--parameter", f"tracking_uri={tracking_uri}", "--parameter", f"run_id={run_id}"]
     if physics:
         command += ["--parameter", f"physics={yaml.safe_dump(physics, default_flow_style=True).strip()}"]
     if executor == "local":

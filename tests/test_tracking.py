@@ -1,0 +1,223 @@
+"""MLflow tracking against a real tracking server (SQLite backend, 127.0.0.1, a free port, one worker),
+from the local driver, from a hyperparameter scan and from Yadage steps; and what happens when the server
+is unreachable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_chain import write_params
+
+from madminer_notebooks.chain import evaluation_keys
+from madminer_notebooks.params import load_params
+from madminer_notebooks.paths import RunPaths
+from madminer_notebooks.tracking import config, git_commit
+
+ROOT = Path(__file__).resolve().parents[1]
+MLFLOW = ROOT / ".venv" / "bin" / "mlflow"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``mlflow server`` on 127.0.0.1, stopped by its PID (and its process group) at the end."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+         "--artifacts-destination", (folder / "artifacts").as_uri(), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.close()
+            raise RuntimeError(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+
+
+def driver(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "madminer_notebooks.driver", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tracked(server, tmp_path_factory):
+    """The tiny chain, its ML stages tracked on the server, then a scan of the number of epochs."""
+    folder = tmp_path_factory.mktemp("tracked")
+    params = write_params(folder)
+    run_dir = folder / "run"
+    env = {"MLFLOW_TRACKING_URI": server}
+    proc = driver("run", "--params", str(params), "--run-dir", str(run_dir), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return params, run_dir, env
+
+
+def client(uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def runs_of(uri: str, family: str, run_id: str | None = None) -> list:
+    c = client(uri)
+    experiment = c.get_experiment_by_name(f"madminer-notebooks-{family}")
+    assert experiment is not None, family
+    query = f"tags.`mmnb.run_id` = '{run_id}'" if run_id else ""
+    return c.search_runs([experiment.experiment_id], filter_string=query, max_results=1000)
+
+
+def test_training_and_evaluation_runs_carry_params_epoch_histories_and_artifacts(server, tracked):
+    params_path, run_dir, _ = tracked
+    params = load_params(params_path)
+    chain_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
+    c = client(server)
+
+    training = runs_of(server, "training", chain_id)
+    assert sorted(r.data.tags["mmnb.method"] for r in training) == sorted(params["training"]["methods"])
+    epochs = params["training"]["epochs"]
+    for run in training:
+        method = run.data.tags["mmnb.method"]
+        assert run.info.status == "FINISHED" and run.info.run_name.startswith(f"{method} h16 lr0.001 e{epochs}")
+        assert run.data.params["epochs"] == str(epochs) and run.data.params["method"] == method
+        assert run.data.tags["mmnb.git_commit"] == git_commit() != "unknown"
+        assert len(run.data.tags["mmnb.params_hash"]) == 64
+        losses = json.loads((run_dir / "models" / method / "losses.json").read_text())
+        for key, name in (("train", "train_loss"), ("validation", "val_loss")):
+            history = sorted(c.get_metric_history(run.info.run_id, name), key=lambda m: m.step)
+            assert [m.step for m in history] == list(range(1, epochs + 1))  # one point per epoch
+            assert np.allclose([m.value for m in history], losses[key], rtol=0, atol=1e-12)
+        model = {a.path for a in c.list_artifacts(run.info.run_id, "model")}
+        assert {"model/estimator_settings.json", "model/estimator_state_dict.pt", "model/losses.json"} <= model
+        local = c.download_artifacts(run.info.run_id, "model/estimator_state_dict.pt", str(run_dir.parent))
+        saved = (run_dir / "models" / method / "estimator_state_dict.pt").read_bytes()
+        assert hashlib.sha256(Path(local).read_bytes()).digest() == hashlib.sha256(saved).digest()
+        assert f"loss_{method}.png" in {a.path for a in c.list_artifacts(run.info.run_id)}
+
+    evaluation = runs_of(server, "evaluation", chain_id)
+    assert sorted(r.data.tags["mmnb.method"] for r in evaluation) == sorted(evaluation_keys(params))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for run in evaluation:
+        method = run.data.tags["mmnb.method"]
+        expected = summary["limits"][method]
+        for name, intervals in expected["intervals"].items():
+            for cl in ("68", "95"):
+                for end in ("low", "high"):
+                    assert run.data.metrics[f"{name}.{cl}.{end}"] == pytest.approx(intervals[cl][end], abs=1e-12)
+            assert run.data.metrics[f"best_fit.{name}"] == expected["best_fit"][name]
+        assert f"limits/{method}.npz" in {a.path for a in c.list_artifacts(run.info.run_id, "limits")}
+
+    (sampling,) = runs_of(server, "sampling", chain_id)
+    stats = json.loads((run_dir / "data" / "samples" / "sampling.json").read_text())
+    assert sampling.data.metrics["train_ratio.n_effective_min"] == stats["train_ratio"]["n_effective_min"]
+    assert sampling.data.params["train_local.n_samples"] == str(params["sampling"]["n_train_local"])
+
+
+def test_a_scan_tracks_every_point_and_compares_them(server, tracked, tmp_path):
+    params_path, run_dir, env = tracked
+    base_epochs = load_params(params_path)["training"]["epochs"]
+    scanned = write_params(tmp_path, {"scan": {"training.epochs": [base_epochs, 2]}})
+    proc = driver("run", "--params", str(scanned), "--run-dir", str(run_dir), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scan = run_dir / "scan"
+    rows = json.loads((scan / "comparison.json").read_text())
+    assert [r["overrides"] for r in rows] == [{"training.epochs": base_epochs}, {"training.epochs": 2}]
+    # the point with the run's own settings reproduces the run's results exactly; the other differs
+    base = json.loads((run_dir / "data" / "intervals.json").read_text())
+    assert rows[0]["results"] == base and rows[1]["results"]["sally"] != base["sally"]
+    assert rows[1]["results"]["rate"] == base["rate"]  # the rate does not depend on training
+    assert (scan / "comparison.png").stat().st_size > 5000
+    assert len((scan / "comparison.md").read_text().splitlines()) == 2 + 2 * len(base)
+
+    chain_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
+    points = {}
+    for run in runs_of(server, "training", chain_id):
+        points.setdefault(run.data.tags.get("mmnb.scan_point"), []).append(run.data.params["epochs"])
+    assert sorted(points["training.epochs=2"]) == ["2", "2", "2"]
+    assert sorted(points[f"training.epochs={base_epochs}"]) == [str(base_epochs)] * 3
+    (comparison,) = [r for r in runs_of(server, "evaluation", chain_id) if r.info.run_name == "scan comparison"]
+    arts = {a.path for a in client(server).list_artifacts(comparison.info.run_id, "scan")}
+    assert arts == {"scan/comparison.json", "scan/comparison.md", "scan/comparison.png"}
+
+
+def test_yadage_steps_track_into_the_server(server, tracked, tmp_path):
+    """The ML sub-workflow on the tracked run's physics: its steps get the URI as a workflow parameter."""
+    if not (ROOT / ".venv-workflow" / "bin" / "yadage-run").is_file():
+        pytest.fail("the workflow environment is missing: run drivers/ensure-workflow-env (drivers/test does)")
+    params_path, run_dir, env = tracked
+    work = tmp_path / "wf"
+    proc = subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params_path), "--work-dir",
+         str(work), "--workflow", "ml", "--physics", str(run_dir), "--executor", "local"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    chain_id = (work / "_mmnb" / "run_id").read_text().strip()
+    params = load_params(params_path)
+    training = runs_of(server, "training", chain_id)
+    assert sorted(r.data.tags["mmnb.method"] for r in training) == sorted(params["training"]["methods"])
+    assert all(r.data.tags["mmnb.run_dir"].startswith(str(work)) for r in training)
+    assert len(runs_of(server, "evaluation", chain_id)) == len(evaluation_keys(params))
+    # the workflow's results equal the local run's: the same samples and seeds
+    ours = json.loads((work / "summary.json").read_text())["limits"]
+    assert ours == json.loads((run_dir / "summary.json").read_text())["limits"]
+
+
+def test_an_unreachable_server_stops_the_run_before_training_and_keeps_results(tracked, tmp_path):
+    params_path, run_dir, _ = tracked
+    models = {p: p.read_bytes() for p in (run_dir / "models").rglob("*") if p.is_file()}
+    changed = write_params(tmp_path, {"training.epochs": 3})
+    dead = f"http://127.0.0.1:{free_port()}"
+    start = time.perf_counter()
+    proc = driver("run", "--params", str(changed), "--run-dir", str(run_dir), env={"MLFLOW_TRACKING_URI": dead})
+    assert proc.returncode == 2
+    assert f"the MLflow tracking server {dead} does not answer" in proc.stderr
+    assert time.perf_counter() - start < 60
+    assert {p: p.read_bytes() for p in (run_dir / "models").rglob("*") if p.is_file()} == models
+    assert not list((run_dir / "notebooks").glob("*.failed.ipynb"))
+
+
+def test_tracking_is_off_unless_asked_for(tmp_path, monkeypatch):
+    params = load_params(write_params(tmp_path))
+    paths = RunPaths(tmp_path / "run")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert config(params, paths) is None
+    on = {**params, "tracking": {"enabled": True}}
+    assert config(on, paths).uri == f"sqlite:///{paths.root / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "none")
+    assert config(params, paths) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert config(params, paths).uri == "http://127.0.0.1:5000"
