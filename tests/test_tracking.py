@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -194,6 +195,20 @@ def test_yadage_steps_track_into_the_server(server, tracked, tmp_path):
     # the workflow's results equal the local run's: the same samples and seeds
     ours = json.loads((work / "summary.json").read_text())["limits"]
     assert ours == json.loads((run_dir / "summary.json").read_text())["limits"]
+
+
+def test_a_notebook_that_fails_after_its_run_started_marks_the_run_failed(server, tracked, tmp_path):
+    _, run_dir, env = tracked
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("scan"))
+    (copy / "data" / "samples" / "x_train_local.npy").write_bytes(b"damaged")
+    params = write_params(tmp_path)
+    proc = driver("stage", "--params", str(params), "--run-dir", str(copy), "--stage", "training", "--key", "sally",
+                  "--force", env=env)  # fmt: skip
+    assert proc.returncode == 1 and "stage training (sally) failed in cell" in proc.stderr, proc.stderr[-2000:]
+    chain_id = json.loads((copy / "manifest.json").read_text())["run_id"]
+    failed = [r for r in runs_of(server, "training", chain_id) if r.data.tags["mmnb.run_dir"] == str(copy)]
+    assert [r.info.status for r in failed] == ["FAILED"]
 
 
 def test_an_unreachable_server_stops_the_run_before_training_and_keeps_results(tracked, tmp_path):
