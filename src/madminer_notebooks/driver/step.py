@@ -61,7 +61,7 @@ def link_inputs(todo: list[Execution], paths: RunPaths, upstream: list[Path]) ->
         target = paths.root / rel
         found = [(f / rel).resolve() for f in folders if (f / rel).is_file()]
         if target.is_file() and not target.is_symlink():
-            continue  # made here (a rerun of this step in its own folder)
+            continue  # a real file is this folder's own and is never replaced by a link
         if not found:
             names = ", ".join(ex.name for ex in todo if rel in ex.inputs)
             raise MissingInput(
