@@ -19,8 +19,9 @@ from test_chain import drive, write_params
 
 from madminer_notebooks import __version__
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys, executions
+from madminer_notebooks.driver.errors import UsageError
 from madminer_notebooks.driver.step import MissingInput, link_inputs, scatter_lists
-from madminer_notebooks.driver.yadage_run import SPECS, UsageError, check_scatters
+from madminer_notebooks.driver.yadage_run import SPECS, check_scatters
 from madminer_notebooks.params import load_params
 from madminer_notebooks.paths import RunPaths
 

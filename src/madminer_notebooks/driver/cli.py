@@ -26,8 +26,9 @@ from pathlib import Path
 
 from .. import tracking
 from ..chain import STAGES, executions
-from ..params import ParamsError, load_params
+from ..params import load_params
 from ..paths import RunPaths
+from .errors import UsageError, exit_status
 from .execute import NOTEBOOK_DIR, StageFailed, execute, up_to_date
 from .kernels import KernelPool
 from .manifest import Manifest
@@ -36,10 +37,6 @@ from .scan import run_scan
 from .step import MissingInput, link_inputs, publish
 
 log = logging.getLogger("madminer_notebooks.driver")
-
-
-class UsageError(ValueError):
-    pass
 
 
 def parse_stages(spec: str | None) -> list[str]:
@@ -246,14 +243,4 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     for noisy in ("papermill", "traitlets", "nbconvert"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        return cmd_run(args) if args.command == "run" else cmd_stage(args)
-    except (ParamsError, UsageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except StageFailed as err:
-        print(f"error: {err}\nfinished stages are kept; run the same command again to resume", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; finished executions are kept, run the same command again to resume", file=sys.stderr)
-        return 130
+    return exit_status(lambda: cmd_run(args) if args.command == "run" else cmd_stage(args), "executions")

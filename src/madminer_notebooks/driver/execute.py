@@ -11,6 +11,7 @@ from pathlib import Path
 from ..chain import Execution
 from ..params import STAGE_SECTIONS, params_hash
 from ..paths import RunPaths
+from .errors import RunFailed
 from .kernels import KernelPool
 from .manifest import Manifest, Record, file_sha256
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 NOTEBOOK_DIR = Path(os.environ.get("MMNB_NOTEBOOK_DIR") or Path(__file__).resolve().parents[3] / "notebooks")
 
 
-class StageFailed(RuntimeError):
+class StageFailed(RunFailed):
     """A notebook raised, or did not write what it promised; the message names stage, cell and error."""
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import yaml
 
 from ..params import ParamsError, load_params
-from .yadage_run import ROOT, SPECS, UsageError, check_scatters
+from .errors import UsageError
+from .yadage_run import ROOT, SPECS, check_scatters
 
 CLIENT = ROOT / ".venv-workflow" / "bin" / "reana-client"
 DEFAULT_NAME = "madminer-notebooks"

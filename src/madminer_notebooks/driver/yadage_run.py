@@ -29,8 +29,9 @@ from tqdm import tqdm
 from .. import tracking
 from ..atomic import atomic_file
 from ..chain import STAGES, executions
-from ..params import ParamsError, load_params
+from ..params import load_params
 from ..paths import RunPaths
+from .errors import RunFailed, UsageError, exit_status
 from .step import PUBLICATION
 
 log = logging.getLogger("madminer_notebooks.driver.yadage")
@@ -45,11 +46,7 @@ WORKFLOWS = {
 PLUGIN = "madminer_notebooks.yadage_local"
 
 
-class UsageError(ValueError):
-    pass
-
-
-class WorkflowIncomplete(RuntimeError):
+class WorkflowIncomplete(RunFailed):
     """yadage reported success but executions of the chain are missing."""
 
 
@@ -277,17 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    try:
-        return run(args)
-    except (ParamsError, UsageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except WorkflowIncomplete as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; finished steps are kept, run the same command again to resume", file=sys.stderr)
-        return 130
+    return exit_status(lambda: run(args), "steps")
 
 
 if __name__ == "__main__":

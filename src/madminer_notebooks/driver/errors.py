@@ -1,0 +1,36 @@
+"""The drivers' errors and their exit statuses, shared by ``drivers/run``, ``drivers/stage``, ``drivers/yadage``
+and ``drivers/reana``: 2 for bad input (nothing was started), 1 for failed work (finished work is kept),
+130 for an interruption."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from ..params import ParamsError
+
+
+class UsageError(ValueError):
+    """Bad command-line input or set-up, found before any work started."""
+
+
+class RunFailed(RuntimeError):
+    """Work failed; what finished before it is kept, and the same command resumes."""
+
+
+def exit_status(body: Callable[[], int], unit: str) -> int:
+    """Run ``body`` and turn the drivers' errors into one ``error:`` line and an exit status.
+
+    ``unit`` names what is kept after a failure or an interruption ("executions", "steps").
+    """
+    try:
+        return body()
+    except (ParamsError, UsageError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RunFailed as err:
+        print(f"error: {err}\nfinished {unit} are kept; run the same command again to resume", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"error: interrupted; finished {unit} are kept, run the same command again to resume", file=sys.stderr)
+        return 130
