@@ -115,6 +115,7 @@ def test_full_chain_produces_real_results(chain):
     # SALLY with kinematics constrains CWL2 better than the rate alone.
     width = {m: summary["limits"][m]["intervals"]["CWL2"]["95"] for m in ("rate", "sally")}
     assert width["sally"]["high"] - width["sally"]["low"] < width["rate"]["high"] - width["rate"]["low"]
+    assert summary["tracking"] is None and not (run_dir / "mlflow.db").exists()  # tracking is off by default
     fisher = summary["fisher_information"]
     assert np.all(np.linalg.eigvalsh(np.array(fisher["truth"])) > 0)
 

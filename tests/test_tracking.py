@@ -141,6 +141,7 @@ def test_training_and_evaluation_runs_carry_params_epoch_histories_and_artifacts
             assert run.data.metrics[f"best_fit.{name}"] == expected["best_fit"][name]
         assert f"limits/{method}.npz" in {a.path for a in c.list_artifacts(run.info.run_id, "limits")}
 
+    assert summary["tracking"] == {"uri": server, "run_id": chain_id, "experiment_prefix": "madminer-notebooks"}
     (sampling,) = runs_of(server, "sampling", chain_id)
     stats = json.loads((run_dir / "data" / "samples" / "sampling.json").read_text())
     assert sampling.data.metrics["train_ratio.n_effective_min"] == stats["train_ratio"]["n_effective_min"]

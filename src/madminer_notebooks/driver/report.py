@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+from .. import tracking
 from ..atomic import atomic_file
 from ..chain import STAGES, event_file_keys, executions
 from ..paths import RunPaths
@@ -29,6 +30,14 @@ def cross_sections(params: dict, paths: RunPaths) -> dict:
     return out
 
 
+def _tracking(params: dict, paths: RunPaths) -> dict | None:
+    """Where this run's MLflow runs are, when tracking is on: the store and the chain's run id tag."""
+    cfg = tracking.config(params, paths)
+    if cfg is None:
+        return None
+    return {"uri": cfg.uri, "run_id": tracking.chain_run_id(), "experiment_prefix": cfg.prefix}
+
+
 def write_summary(
     params: dict, params_file: Path, paths: RunPaths, manifest_records: dict, wall_seconds: float
 ) -> dict:
@@ -47,6 +56,7 @@ def write_summary(
         "cross_sections": cross_sections(params, paths),
         "limits": json.loads(paths.intervals.read_text()),
         "fisher_information": json.loads(paths.fisher.read_text()) if paths.fisher.exists() else None,
+        "tracking": _tracking(params, paths),
         "timings": {
             "wall_seconds_this_invocation": round(wall_seconds, 2),
             "notebook_seconds_per_stage": timings,
