@@ -115,6 +115,19 @@ def test_scatter_lists_cover_every_execution():
     assert len(lists["generation_keys"]) == 5 and lists["evaluation_keys"] == evaluation_keys(params)
 
 
+def test_docker_executor_without_an_engine_says_so(tmp_path):
+    from madminer_notebooks.driver.yadage_run import docker_engine
+
+    if docker_engine():
+        pytest.skip("a Docker engine answers here")
+    params = write_params(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
+                           "--work-dir", str(tmp_path / "wf"), "--executor", "docker"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "no Docker engine answers" in proc.stderr, proc.stderr
+    assert not (tmp_path / "wf").exists()
+
+
 # ---- inputs of a step ---------------------------------------------------------------------------------------
 
 

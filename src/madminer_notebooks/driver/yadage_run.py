@@ -83,6 +83,17 @@ def docker_engine() -> bool:
         return False
 
 
+def _check_image() -> None:
+    """The docker executor needs an engine and the image built locally (steps never pull: there is no
+    registry of ours to pull from)."""
+    if not docker_engine():
+        raise UsageError("--executor docker: no Docker engine answers ('docker info' failed); use --executor local")
+    steps = yaml.safe_load((SPECS / "steps.yml").read_text())["environment"]
+    image = f"{steps['image']}:{steps['imagetag']}"
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+        raise UsageError(f"--executor docker: the image {image} is not built here; run drivers/build-image")
+
+
 def expected_steps(params: dict, stages: tuple[str, ...]) -> dict[str, list[str]]:
     """Per stage, the executions its workflow steps must have run."""
     return {stage: [ex.name for ex in executions(params, stage)] for stage in stages}
@@ -174,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     executor = args.executor
     if executor == "auto":
         executor = "docker" if docker_engine() else "local"
+    elif executor == "docker":
+        _check_image()
     parallel = args.parallel or params["run"]["parallel"]
 
     work_dir = Path(args.work_dir).resolve()
