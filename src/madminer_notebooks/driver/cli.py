@@ -123,10 +123,7 @@ def _prepare_tracking(params: dict, paths: RunPaths, manifest: Manifest, stages:
         return
     if tracking.is_unset(os.environ.get(tracking.RUN_ID_VARIABLE)):  # a workflow step gets it from its workflow
         os.environ[tracking.RUN_ID_VARIABLE] = manifest.run_id  # inherited by the kernels started after this
-    try:
-        tracking.prepare(params, paths)
-    except tracking.TrackingUnavailable as err:
-        raise UsageError(str(err)) from None
+    tracking.prepare(params, paths)  # an unreachable store: exit 2 (errors.exit_status)
 
 
 def _stop_kernels() -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from ..params import ParamsError
+from ..tracking import TrackingUnavailable
 
 
 class UsageError(ValueError):
@@ -25,7 +26,7 @@ def exit_status(body: Callable[[], int], unit: str) -> int:
     """
     try:
         return body()
-    except (ParamsError, UsageError) as err:
+    except (ParamsError, UsageError, TrackingUnavailable) as err:  # found before any work
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RunFailed as err:

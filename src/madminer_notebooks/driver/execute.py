@@ -44,10 +44,17 @@ def notebook_path(execution: Execution) -> Path:
     return path
 
 
+def _hashes(execution: Execution, params: dict) -> tuple[str, str]:
+    """What the manifest records of an execution besides its files: its notebook's and its parameters' hash."""
+    return (
+        file_sha256(notebook_path(execution)),
+        params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters),
+    )
+
+
 def up_to_date(execution: Execution, params: dict, paths: RunPaths, manifest: Manifest) -> bool:
     """Whether the manifest says that ``execution`` has nothing to do."""
-    nb_sha = file_sha256(notebook_path(execution))
-    p_sha = params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters)
+    nb_sha, p_sha = _hashes(execution, params)
     return manifest.up_to_date(execution.name, paths.root, nb_sha, p_sha, execution.inputs, execution.outputs)
 
 
@@ -62,9 +69,10 @@ def execute(
 ) -> Outcome:
     """Run ``execution`` unless it is up to date; raise :class:`StageFailed` with cell and error."""
     notebook = notebook_path(execution)
-    nb_sha = file_sha256(notebook)
-    p_sha = params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters)
-    if not force and up_to_date(execution, params, paths, manifest):
+    nb_sha, p_sha = _hashes(execution, params)
+    if not force and manifest.up_to_date(
+        execution.name, paths.root, nb_sha, p_sha, execution.inputs, execution.outputs
+    ):
         return Outcome(execution.name, True, 0.0)
 
     import papermill  # a second's import, needed only when there is work

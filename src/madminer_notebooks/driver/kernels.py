@@ -22,12 +22,17 @@ from jupyter_client.manager import AsyncKernelManager
 log = logging.getLogger(__name__)
 
 
+def share_of_cores(parallel: int) -> int:
+    """Threads for each of ``parallel`` notebooks (or workflow steps) running at once on this machine."""
+    return max(1, (os.cpu_count() or 1) // max(1, parallel))
+
+
 def thread_env(parallel: int) -> dict[str, str]:
     """Environment of a kernel when ``parallel`` notebooks share the machine: each gets its share of the
     cores for torch/OpenMP/BLAS threads (without this, two trainings at once on 2 cores run ~3x slower).
     An ``OMP_NUM_THREADS`` set by the caller wins: a workflow step knows its share better (its siblings run
     in other processes, or other machines)."""
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // max(1, parallel)))
+    threads = os.environ.get("OMP_NUM_THREADS") or str(share_of_cores(parallel))
     return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
 
 

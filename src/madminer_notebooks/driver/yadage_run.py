@@ -32,6 +32,7 @@ from ..chain import STAGES, executions
 from ..params import load_params
 from ..paths import RunPaths
 from .errors import RunFailed, UsageError, exit_status
+from .kernels import share_of_cores
 from .step import PUBLICATION
 
 log = logging.getLogger("madminer_notebooks.driver.yadage")
@@ -100,7 +101,7 @@ def expected_steps(params: dict, stages: tuple[str, ...]) -> dict[str, list[str]
 
 
 def _environment(executor: str, parallel: int, work_dir: Path) -> dict[str, str]:
-    threads = str(max(1, (os.cpu_count() or 1) // parallel))
+    threads = str(share_of_cores(parallel))
     env = {**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"}  # pkg_resources notices from yadage-schemas
     if executor == "local":
         config = work_dir / "_mmnb" / "packtivity.yml"
@@ -160,10 +161,7 @@ def _tracking(params: dict, work_dir: Path, executor: str, workflow: str) -> tup
             f"tracking to {cfg.uri} cannot work from containers (they see only their steps' folders); "
             "give a server: MLFLOW_TRACKING_URI=http://HOST:PORT or tracking.uri"
         )
-    try:
-        tracking.prepare(params, RunPaths(work_dir))
-    except tracking.TrackingUnavailable as err:
-        raise UsageError(str(err)) from None
+    tracking.prepare(params, RunPaths(work_dir))  # an unreachable store: exit 2 (errors.exit_status)
     return cfg.uri, run_id
 
 
