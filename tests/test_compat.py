@@ -1,5 +1,7 @@
 """The MadMiner compatibility fixes: behaviour where MadMiner breaks, identical output where it is slow."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,74 @@ def test_lhe_reading_is_identical_with_and_without_the_fix(generate, setup_file,
         assert ours.keys() == theirs.keys()
         for key in ours:
             np.testing.assert_array_equal(ours[key], theirs[key])
+
+
+DELPHES = Path(__file__).parent / "data" / "delphes"  # made by tests/data/make_delphes_fixture.py
+
+
+def _four_momenta(pt, eta, phi, e):
+    pt, eta, phi, e = (np.asarray(a, dtype=np.float64) for a in (pt, eta, phi, e))
+    return np.stack([e, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
+
+
+def test_stock_uproot3_cannot_read_delphes_files_on_numpy_2():
+    """Why fix 3 exists: MadMiner's own Delphes reading breaks before reading a single event."""
+    import uproot3
+
+    with pytest.raises((OverflowError, ValueError)):
+        uproot3.open(str(DELPHES / "events.root"))["Delphes"].array("Jet.PT")
+
+
+def test_delphes_reader_observables_and_weights_match_the_file(setup_file, tmp_path):
+    """DelphesReader on a file with Delphes's branch layout: every observable equals the value computed
+    from the numbers written into the file, and the weights are the LHE file's, event by event."""
+    import shutil
+
+    from madminer.delphes import DelphesReader
+    from madminer.lhe import LHEReader
+
+    compat.apply()
+    lhe = tmp_path / "events.lhe.gz"  # MadMiner unzips next to the file: keep tests/data clean
+    shutil.copy(DELPHES / "events.lhe.gz", lhe)
+    reader = DelphesReader(str(setup_file))
+    reader.add_sample(None, "sm", delphes_filename=str(DELPHES / "events.root"), lhe_filename=str(lhe), weights="lhe")
+    reader.add_observable("pt_j1", "j[0].pt", required=True)
+    reader.add_observable("eta_j2", "j[1].eta", required=True)
+    reader.add_observable("dphi_jj", "j[0].deltaphi(j[1]) * (1. if j[0].eta > j[1].eta else -1.)", required=True)
+    reader.add_observable("m_aa", "(a[0] + a[1]).m", required=True)
+    reader.add_observable("e_a1", "a[0].e", required=True)
+    reader.analyse_delphes_samples()
+
+    truth = np.load(DELPHES / "truth.npz")
+    photons = _four_momenta(*(truth[f"photon_{v}"] for v in ("pt", "eta", "phi", "e"))).sum(1)
+    m_aa = np.sqrt(photons[:, 0] ** 2 - np.sum(photons[:, 1:] ** 2, axis=1))
+    dphi = np.angle(np.exp(1j * (truth["jet_phi"][:, 0] - truth["jet_phi"][:, 1])))
+    dphi = dphi * np.where(truth["jet_eta"][:, 0] > truth["jet_eta"][:, 1], 1.0, -1.0)
+    obs = reader.observations
+    assert len(obs["pt_j1"]) == len(truth["jet_pt"]) == 120
+    np.testing.assert_allclose(obs["pt_j1"], truth["jet_pt"][:, 0], rtol=1e-6)
+    np.testing.assert_allclose(obs["eta_j2"], truth["jet_eta"][:, 1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.abs(obs["dphi_jj"]), np.abs(dphi), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.sign(obs["dphi_jj"]), np.sign(dphi))
+    # MadMiner builds the photons from the file's float32 values and keeps float32 arithmetic: the mass of two
+    # hard, nearly back-to-back photons loses about four digits to cancellation
+    np.testing.assert_allclose(obs["m_aa"], m_aa, rtol=2e-4)
+    np.testing.assert_allclose(obs["e_a1"], truth["photon_e"][:, 0], rtol=1e-6)
+
+    parton = LHEReader(str(setup_file))  # the same LHE file read by MadMiner's LHE path: same weights
+    parton.add_sample(str(lhe), sampled_from_benchmark="sm")
+    parton.add_observable("pt_j1", "j[0].pt", required=True)
+    parton.analyse_samples()
+    assert reader.weights.keys() == parton.weights.keys()
+    for name in reader.weights:
+        np.testing.assert_array_equal(reader.weights[name], parton.weights[name])
+
+
+def test_a_missing_delphes_branch_names_the_file_and_branch():
+    compat.apply()
+    import madminer.utils.interfaces.delphes_root as delphes_root
+
+    tree = delphes_root.uproot3.open(str(DELPHES / "events.root"))["Delphes"]
+    assert len(tree.array("Event")) == 120
+    with pytest.raises(KeyError, match=r"events\.root.*'GenJet\.PT'"):
+        tree.array("GenJet.PT")

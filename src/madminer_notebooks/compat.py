@@ -8,6 +8,10 @@ changes; :func:`apply` is idempotent and the tests check both the behaviour and 
    modes. Those two modules get a numpy proxy whose ``histogramdd`` maps ``normed`` to ``density``.
 2. ``madminer.utils.interfaces.lhe._get_objects`` searches the PDG table twice per event (about 90% of
    LHE reading time). The two searches return constants; they are computed once.
+3. ``madminer.utils.interfaces.delphes_root`` reads Delphes ROOT files with ``uproot3``/``awkward0``, which
+   fail on numpy 2 (integer overflow in the file-header cursor, "Unable to avoid copy" in the arrays).
+   That module uses exactly two calls, ``uproot3.open(path)["Delphes"]`` and ``tree.array(branch)``; it
+   gets a stand-in for ``uproot3`` that answers them with uproot 5. Nothing else uses uproot3.
 """
 
 from __future__ import annotations
@@ -60,6 +64,47 @@ class _CachedParticleTable:
         return list(self._cache[code])
 
 
+class _DelphesTree:
+    """The one method of an uproot3 tree that MadMiner's Delphes parser calls, answered by uproot 5."""
+
+    def __init__(self, tree: Any, path: str):
+        self._tree = tree
+        self._path = path
+
+    def array(self, branch: str) -> np.ndarray:
+        """Per-event values of ``branch``: an array of per-event arrays (uproot3's jagged-array indexing).
+
+        A missing branch raises ``KeyError`` as uproot3 did, which MadMiner relies on (optional b- and
+        tau-tags, the ``Weight`` branch)."""
+        if branch not in self._tree:
+            raise KeyError(f"{self._path}: the Delphes tree has no branch {branch!r}")
+        if branch == "Event":  # MadMiner only counts the entries of the event branch
+            return np.arange(self._tree.num_entries)
+        values = self._tree[branch].array(library="np")
+        if values.dtype == object and len(values) and len({len(v) for v in values}) == 1:
+            return np.stack(values)  # equal multiplicities: what np.array() of an uproot3 jagged array gave
+        return values
+
+
+class _DelphesFile:
+    def __init__(self, path: str):
+        import uproot
+
+        self._path = str(path)
+        self._file = uproot.open(self._path)
+
+    def __getitem__(self, name: str) -> _DelphesTree:
+        return _DelphesTree(self._file[name], self._path)
+
+
+class _Uproot3ForDelphes:
+    """Stands in for the ``uproot3`` module inside ``madminer.utils.interfaces.delphes_root``."""
+
+    @staticmethod
+    def open(path: str) -> _DelphesFile:
+        return _DelphesFile(path)
+
+
 def apply() -> None:
     """Apply all fixes (idempotent)."""
     global _APPLIED
@@ -67,12 +112,14 @@ def apply() -> None:
         return
     import madminer.likelihood.histo as likelihood_histo
     import madminer.utils.histo as utils_histo
+    import madminer.utils.interfaces.delphes_root as delphes_root
     import madminer.utils.interfaces.lhe as lhe
 
     for module in (utils_histo, likelihood_histo):
         module.np = _NumpyWithNormed(np)
     lhe.Particle = _CachedParticleTable(lhe.Particle)
     lhe.get_elementary_pdg_ids = functools.lru_cache(maxsize=None)(lhe.get_elementary_pdg_ids)
+    delphes_root.uproot3 = _Uproot3ForDelphes()
     _APPLIED = True
     log.debug("MadMiner compatibility fixes applied")
 
