@@ -48,24 +48,76 @@ class Execution:
 
 
 def event_file_keys(params: dict) -> list[tuple[str, int, str]]:
-    """(benchmark, file index, key) of every event file."""
+    """(benchmark, file index, key) of every event file: generated ones per sampling benchmark, or the
+    listed external files, numbered per benchmark in the order of the list."""
     gen = params["generation"]
+    if gen["backend"] == "external":
+        counts: dict[str, int] = {}
+        keys = []
+        for entry in gen["events"]:
+            b = entry["benchmark"]
+            counts[b] = counts.get(b, -1) + 1
+            keys.append((b, counts[b], f"{b}-{counts[b]}"))
+        return keys
     return [(b, i, f"{b}-{i}") for b in gen["sampling_benchmarks"] for i in range(gen["files_per_benchmark"])]
+
+
+def external_entry(params: dict, benchmark: str, file_index: int) -> dict:
+    """The ``generation.events`` entry behind event file (benchmark, file_index) of the external backend."""
+    position = [k[:2] for k in event_file_keys(params)].index((benchmark, file_index))
+    return params["generation"]["events"][position]
 
 
 def file_seed(params: dict, benchmark: str, file_index: int) -> int:
     """Seed of one event file (its generation and its smearing). It depends on the run seed, the
     benchmark's position and the file index only, so a file is reproducible on its own (locally or as a
     workflow step)."""
-    position = params["generation"]["sampling_benchmarks"].index(benchmark)
+    gen = params["generation"]
+    if gen["backend"] == "external":  # benchmarks in order of first appearance: the builtin order, if so listed
+        order = list(dict.fromkeys(b for b, _, _ in event_file_keys(params)))
+    else:
+        order = gen["sampling_benchmarks"]
+    position = order.index(benchmark)
     return params["run"]["seed"] * 1_000_003 + position * 1009 + file_index
 
 
 def generation_task(params: dict, benchmark: str, file_index: int) -> dict:
-    """Events and seed of one event file."""
+    """Events and seed of one generated event file."""
     gen = params["generation"]
     events = share(gen["events_per_benchmark"], gen["files_per_benchmark"], file_index)
     return {"events": events, "seed": file_seed(params, benchmark, file_index)}
+
+
+def detector_level(params: dict) -> bool:
+    """Whether the analysis reads Delphes output (detector level) rather than the LHE events (parton level)."""
+    gen = params["generation"]
+    if gen["backend"] == "madgraph":
+        return gen["madgraph"]["delphes"] is not None
+    if gen["backend"] == "external":
+        return gen["events"][0].get("delphes") is not None  # all or none (params cross-check)
+    return False
+
+
+def script_only(params: dict) -> bool:
+    """MadGraph runs are prepared as scripts for a cluster, not run: the chain stops after generation."""
+    gen = params["generation"]
+    return gen["backend"] == "madgraph" and gen["madgraph"]["script_only"]
+
+
+def _generation(params: dict, p: RunPaths, b: str, i: int, key: str) -> Execution:
+    rel = p.relative
+    inputs: tuple[str, ...] = (rel(p.setup),)
+    if script_only(params):
+        outputs: tuple[str, ...] = (rel(p.madgraph_script(key)),)
+    else:
+        outputs = (rel(p.events(key)), rel(p.generation_summary(key)))
+        if detector_level(params):
+            outputs += (rel(p.delphes(key)),)
+    if params["generation"]["backend"] == "external":
+        # absolute paths: the manifest hashes the user's files, so a changed file is imported again
+        entry = external_entry(params, b, i)
+        inputs += tuple(entry[k] for k in ("path", "delphes") if entry.get(k))
+    return Execution("generation", key, {"benchmark": b, "file_index": i}, inputs, outputs)
 
 
 def evaluation_keys(params: dict) -> list[str]:
@@ -108,20 +160,16 @@ def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
     if stage == "setup":
         return [Execution("setup", "", {}, (), (setup, "plots/morphing_basis.png"))]
     if stage == "generation":
+        return [_generation(params, p, b, i, key) for b, i, key in event_file_keys(params)]
+    if stage == "analysis":
+        detector = detector_level(params)
         return [
             Execution(
-                "generation",
+                "analysis",
                 key,
                 {"benchmark": b, "file_index": i},
-                (setup,),
-                (rel(p.events(key)), rel(p.generation_summary(key))),
-            )
-            for b, i, key in event_file_keys(params)
-        ]
-    if stage == "analysis":
-        return [
-            Execution(
-                "analysis", key, {"benchmark": b, "file_index": i}, (setup, rel(p.events(key))), (rel(p.analysed(key)),)
+                (setup, rel(p.events(key))) + ((rel(p.delphes(key)),) if detector else ()),
+                (rel(p.analysed(key)),),
             )
             for b, i, key in event_file_keys(params)
         ]

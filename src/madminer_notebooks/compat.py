@@ -125,10 +125,11 @@ def apply() -> None:
 
 
 def analyse_samples(reader, description: str) -> None:
-    """``LHEReader.analyse_samples`` with a clear error when no event passes the cuts (MadMiner logs a
-    warning and then fails with 'not enough values to unpack')."""
+    """``LHEReader.analyse_samples`` (or ``DelphesReader.analyse_delphes_samples``) with a clear error when no
+    event passes the cuts (MadMiner logs a warning and then fails with 'not enough values to unpack')."""
+    analyse = getattr(reader, "analyse_samples", None) or reader.analyse_delphes_samples
     try:
-        reader.analyse_samples()
+        analyse()
     except ValueError as err:
         if "not enough values to unpack" in str(err):
             raise RuntimeError(f"no event of {description} passed the observables' requirements and cuts") from err

@@ -79,6 +79,22 @@ class MapOf:
     non_empty: bool = True
 
 
+@dataclass(frozen=True)
+class ListOf:
+    """A non-empty list whose items share one schema."""
+
+    value: Any
+    what: str = "a non-empty list"
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A mapping whose schema depends on the value of one key (``generation.backend``)."""
+
+    key: str
+    options: dict[str, Any]
+
+
 # --- the schema ---------------------------------------------------------------------------------------
 
 PARAMETER = {
@@ -95,6 +111,26 @@ SMEARING = {
     "energy_resolution_rel": NONNEG_NUMBER,
     "eta_resolution_abs": NONNEG_NUMBER,
     "phi_resolution_abs": NONNEG_NUMBER,
+}
+
+#: ``generation.madgraph``: an MG5_aMC installation and the cards it runs (paths relative to the parameter
+#: file; null means the environment variable or the repository's cards for the tutorial process).
+MADGRAPH = {
+    "mg_dir": optional(STRING),  # null: $MG5_DIR
+    "cards": optional(STRING),  # null: the cards of the tutorial process shipped with the package
+    "pythia": BOOL,  # shower with Pythia 8 (MadGraph's interface) into HepMC
+    "delphes": optional(STRING),  # a Delphes installation ("$DELPHES_DIR" style path) or null: no detector
+    "delphes_card": optional(STRING),  # null: the cards folder's delphes_card.dat
+    "python": optional(STRING),  # the Python MadGraph runs with (null: python3 on PATH)
+    "initial_command": optional(STRING),  # e.g. "source /cvmfs/.../setup.sh" before every MadGraph call
+    "script_only": BOOL,  # prepare the MadGraph run and its script for a cluster; do not run it
+}
+
+#: One entry of ``generation.events``: an existing LHE file and the benchmark it was sampled at.
+EXTERNAL_EVENTS = {
+    "path": STRING,  # relative to the parameter file
+    "benchmark": STRING,
+    "delphes": optional(STRING),  # the Delphes ROOT file of the same events: analysis at detector level
 }
 
 PRIOR = Leaf(
@@ -117,15 +153,28 @@ SCHEMA: dict[str, Any] = {
         "benchmarks": MapOf(MapOf(NUMBER, "a mapping of parameter names to values"), "a mapping of benchmark names"),
         "morphing": {"max_overall_power": POS_INT, "seed": NONNEG_INT},
     },
-    "generation": {
-        "backend": one_of("builtin"),
-        "sampling_benchmarks": STRING_LIST,
-        "events_per_benchmark": POS_INT,
-        "files_per_benchmark": POS_INT,
-        "scale": STRING,
-        "jobs": POS_INT,
-        "cuts": {"ptj": POS_NUMBER, "etaj": POS_NUMBER, "drjj": NONNEG_NUMBER},
-    },
+    "generation": Switch(
+        "backend",
+        {
+            "builtin": {
+                "backend": STRING,
+                "sampling_benchmarks": STRING_LIST,
+                "events_per_benchmark": POS_INT,
+                "files_per_benchmark": POS_INT,
+                "scale": STRING,
+                "jobs": POS_INT,
+                "cuts": {"ptj": POS_NUMBER, "etaj": POS_NUMBER, "drjj": NONNEG_NUMBER},
+            },
+            "madgraph": {
+                "backend": STRING,
+                "sampling_benchmarks": STRING_LIST,
+                "events_per_benchmark": POS_INT,
+                "files_per_benchmark": POS_INT,
+                "madgraph": MADGRAPH,
+            },
+            "external": {"backend": STRING, "events": ListOf(EXTERNAL_EVENTS, "a non-empty list of event files")},
+        },
+    ),
     "analysis": {
         "smearing": {"jets": SMEARING, "photons": SMEARING},
         "observables": MapOf(STRING, "a mapping of observable names to MadMiner expressions"),
@@ -197,6 +246,21 @@ def _validate(node: Any, schema: Any, where: str, errors: list[str]) -> None:
         if not schema.check(node):
             errors.append(f"{where}: expected {schema.expected}, got {node!r}")
         return
+    if isinstance(schema, Switch):
+        choice = node.get(schema.key) if isinstance(node, dict) else None
+        if choice not in schema.options:
+            expected = "one of " + ", ".join(repr(c) for c in schema.options)
+            errors.append(f"{_join(where, schema.key)}: expected {expected}, got {choice!r}")
+            return
+        _validate(node, schema.options[choice], where, errors)
+        return
+    if isinstance(schema, ListOf):
+        if not isinstance(node, list) or not node:
+            errors.append(f"{where}: expected {schema.what}, got {node!r}")
+            return
+        for i, item in enumerate(node):
+            _validate(item, schema.value, f"{where}[{i}]", errors)
+        return
     if isinstance(schema, MapOf):
         if not isinstance(node, dict) or (schema.non_empty and not node):
             errors.append(f"{where}: expected {schema.what}, got {node!r}")
@@ -237,9 +301,12 @@ def _cross_checks(p: dict, errors: list[str]) -> None:
                 errors.append(f"physics.benchmarks.{name}.{key}: missing (every benchmark sets every parameter)")
     if "sm" not in p["physics"]["benchmarks"]:
         errors.append("physics.benchmarks.sm: missing (the chain needs the Standard Model point named 'sm')")
-    for b in p["generation"]["sampling_benchmarks"]:
+    gen = p["generation"]
+    sampled = [("generation.sampling_benchmarks", b) for b in gen.get("sampling_benchmarks", [])]
+    sampled += [(f"generation.events[{i}].benchmark", e["benchmark"]) for i, e in enumerate(gen.get("events", []))]
+    for where, b in sampled:
         if b not in p["physics"]["benchmarks"]:
-            errors.append(f"generation.sampling_benchmarks: {b!r} is not a benchmark in physics.benchmarks")
+            errors.append(f"{where}: {b!r} is not a benchmark in physics.benchmarks")
     for section in ("sampling.prior", "evaluation.grid"):
         a, b = section.split(".")
         given = p[a][b]
@@ -273,6 +340,31 @@ def _check_scan_key(p: dict, dotted: str, values: list, errors: list[str]) -> No
         errors.extend(sub)
 
 
+#: Keys under ``generation`` that hold paths: relative ones are taken from the parameter file's folder, so
+#: a parameter set and its event files travel together (to a workflow step, to REANA).
+PATH_KEYS = ("madgraph.mg_dir", "madgraph.cards", "madgraph.delphes", "madgraph.delphes_card")
+
+
+def _resolve_paths(p: dict, base: Path, errors: list[str]) -> None:
+    """Make path keys absolute; every listed event file must exist now, before any work starts."""
+    gen = p["generation"]
+    for dotted in PATH_KEYS:
+        parent, _, key = dotted.partition(".")
+        node = gen.get(parent)
+        if node and node.get(key):
+            node[key] = str((base / Path(node[key]).expanduser()).resolve())
+    for i, entry in enumerate(gen.get("events", [])):
+        for key in ("path", "delphes"):
+            if entry.get(key) is None:
+                continue
+            entry[key] = str((base / Path(entry[key]).expanduser()).resolve())
+            if not Path(entry[key]).is_file():
+                errors.append(
+                    f"generation.events[{i}].{key}: no such file {entry[key]} "
+                    f"(relative paths are taken from the parameter file's folder {base})"
+                )
+
+
 def load_params(path: str | Path) -> dict:
     """Read and validate a parameter file; raise :class:`ParamsError` listing every problem."""
     path = Path(path)
@@ -291,6 +383,8 @@ def load_params(path: str | Path) -> dict:
     _validate(data, SCHEMA, "", errors)
     if not errors:
         _cross_checks(data, errors)
+    if not errors:
+        _resolve_paths(data, path.resolve().parent, errors)
     if errors:
         raise ParamsError("\n".join(f"{path}: {e}" for e in errors))
     return data

@@ -40,6 +40,18 @@ class RunPaths:
     def events(self, key: str) -> Path:
         return self.data / "events" / f"{key}.lhe.gz"
 
+    def delphes(self, key: str) -> Path:
+        """Detector-level events (Delphes ROOT file) of an event file, when the chain simulates a detector."""
+        return self.data / "events" / f"{key}.delphes.root"
+
+    def madgraph(self, key: str) -> Path:
+        """MadGraph's process folder and logs for one event file (backend ``madgraph``)."""
+        return self.data / "madgraph" / key
+
+    def madgraph_script(self, key: str) -> Path:
+        """The run script MadMiner prepares in script-only mode (for a cluster)."""
+        return self.madgraph(key) / "madminer" / "run.sh"
+
     def generation_summary(self, key: str) -> Path:
         return self.data / "events" / f"{key}.json"
 

@@ -70,10 +70,14 @@ def main(lhe: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     f = ROOT.TFile(str(out / "events.root"), "RECREATE")
     tree = ROOT.TTree("Delphes", "Analysis tree")
-    arrays = {name: ROOT.TClonesArray(name) for name in ("Event", "Weight", "Photon", "Jet", "Electron", "Muon", "MissingET")}
+    arrays = {
+        name: ROOT.TClonesArray(name) for name in ("Event", "Weight", "Photon", "Jet", "Electron", "Muon", "MissingET")
+    }
     for name, array in arrays.items():
         tree.Branch(name, array, 64000, 99)
-    truth: dict[str, list] = {k: [] for k in ("jet_pt", "jet_eta", "jet_phi", "photon_pt", "photon_eta", "photon_phi", "photon_e")}
+    truth: dict[str, list] = {
+        k: [] for k in ("jet_pt", "jet_eta", "jet_phi", "photon_pt", "photon_eta", "photon_phi", "photon_e")
+    }
     for i in range(len(ids)):
         for array in arrays.values():
             array.Clear()

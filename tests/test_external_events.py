@@ -1,0 +1,219 @@
+"""External event files (``generation.backend: external``): MadGraph-convention LHE files are checked,
+imported and analysed exactly like generated ones; broken files fail with the file and event named."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+from mg_style import to_madgraph_style
+from test_chain import drive, ran, write_params
+
+from madminer_notebooks.chain import event_file_keys, executions, file_seed
+from madminer_notebooks.external_events import EventFileError, check_event_file, import_event_file
+from madminer_notebooks.params import ParamsError, load_params
+
+SETUP_BENCHMARKS = ["sm", "w", "ww", "neg_w", "neg_ww", "morphing_basis_vector_5"]  # conftest.make_setup
+
+
+@pytest.fixture(scope="module")
+def mg_file(generate, tmp_path_factory):
+    source, summary = generate("ww", 300, seed=21)
+    return to_madgraph_style(source, tmp_path_factory.mktemp("mg") / "ww.lhe"), summary
+
+
+def test_a_madgraph_style_file_passes_with_the_generated_cross_section(mg_file, setup_file):
+    path, generated = mg_file
+    checked = check_event_file(path, SETUP_BENCHMARKS, "ww")
+    assert checked.events == 300
+    assert checked.cross_section_pb == pytest.approx(generated["cross_section_pb"], rel=1e-9)
+    assert checked.cross_section_error_pb == pytest.approx(generated["cross_section_error_pb"], rel=1e-9)
+    assert checked.event_norm == "average"
+
+
+def test_madminer_reads_the_madgraph_style_file_as_the_original(mg_file, generate, setup_file, tmp_path):
+    """The converted file is what MadMiner's LHEReader accepts: same events, same weights per benchmark."""
+    from madminer.lhe import LHEReader
+
+    from madminer_notebooks import compat
+
+    compat.apply()
+    path, _ = mg_file
+    original, _ = generate("ww", 300, seed=21)
+    result = []
+    for i, source in enumerate((original, path)):
+        local = tmp_path / f"{i}{''.join(source.suffixes)}"
+        shutil.copy(source, local)
+        reader = LHEReader(str(setup_file))
+        reader.add_sample(str(local), sampled_from_benchmark="ww")
+        reader.add_observable("m_aa", "(a[0] + a[1]).m", required=True)
+        reader.analyse_samples()
+        result.append(reader)
+    np.testing.assert_allclose(result[1].observations["m_aa"], result[0].observations["m_aa"], rtol=1e-12)
+    for name in SETUP_BENCHMARKS:
+        np.testing.assert_allclose(result[1].weights[name], result[0].weights[name], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            {"drop_weight": (3, "neg_w")},
+            r"event 3 \(line \d+\): no weight for benchmark 'neg_w' in <rwgt> \(found: sm, w",
+        ),
+        ({"damage_event": 5}, r"event 5 \(line \d+\): a particle line needs 13 columns .*got 11"),
+        ({"truncate_in_event": 7}, r"event 7 \(line \d+\): the file ends inside the event"),
+        ({"nevents": 250}, r"the run card says nevents = 250, the file has 300 events"),
+    ],
+)
+def test_a_broken_file_names_the_file_and_the_event(generate, tmp_path, damage, message):
+    source, _ = generate("ww", 300, seed=21)
+    path = to_madgraph_style(source, tmp_path / "broken.lhe.gz", **damage)
+    with pytest.raises(EventFileError, match=rf"^{tmp_path}/broken\.lhe\.gz: {message}"):
+        check_event_file(path, SETUP_BENCHMARKS, "ww")
+
+
+def test_a_header_without_a_benchmark_fails_before_reading_events(mg_file, tmp_path):
+    path, _ = mg_file
+    text = path.read_text().replace("<weight id='morphing_basis_vector_5'>", "<weight id='rwgt_6'>", 1)
+    broken = tmp_path / "renamed.lhe"
+    broken.write_text(text)
+    with pytest.raises(EventFileError, match=r"<initrwgt> declares no weight .* morphing_basis_vector_5 .*rwgt_6"):
+        check_event_file(broken, SETUP_BENCHMARKS, "ww")
+
+
+def test_a_file_without_run_card_or_events_is_refused(mg_file, tmp_path):
+    path, _ = mg_file
+    text = path.read_text()
+    no_card = tmp_path / "no_card.lhe"
+    no_card.write_text(text.replace("<MGRunCard>", "<RunCard>").replace("</MGRunCard>", "</RunCard>"))
+    with pytest.raises(EventFileError, match=r"no_card\.lhe: no <MGRunCard> in the header"):
+        check_event_file(no_card, SETUP_BENCHMARKS, "ww")
+    empty = tmp_path / "empty.lhe"
+    empty.write_text(text[: text.index("<event>")] + "</LesHouchesEvents>\n")
+    with pytest.raises(EventFileError, match=r"empty\.lhe: no events"):
+        check_event_file(empty, SETUP_BENCHMARKS, "ww")
+    with pytest.raises(EventFileError, match="not a benchmark of the setup"):
+        check_event_file(path, SETUP_BENCHMARKS, "nowhere")
+
+
+def test_import_compresses_plain_files_and_keeps_gzipped_ones(mg_file, generate, tmp_path):
+    path, _ = mg_file
+    import_event_file(path, tmp_path / "a.lhe.gz")
+    with gzip.open(tmp_path / "a.lhe.gz", "rt") as f:
+        assert f.read() == path.read_text()
+    gz, _ = generate("ww", 300, seed=21)
+    import_event_file(gz, tmp_path / "b.lhe.gz")
+    assert (tmp_path / "b.lhe.gz").read_bytes() == gz.read_bytes()
+    assert not list(tmp_path.glob(".*"))  # no temporary left behind
+
+
+# --- parameters ----------------------------------------------------------------------------------------
+
+
+def _external_params(folder: Path, events: list[dict], name: str = "external.yaml", **extra) -> Path:
+    params = yaml.safe_load(write_params(folder, extra or None, name="base.yaml").read_text())
+    params["generation"] = {"backend": "external", "events": events}
+    path = folder / name
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def test_params_resolve_event_paths_against_the_parameter_file(mg_file, tmp_path):
+    path, _ = mg_file
+    (tmp_path / "events").mkdir()
+    shutil.copy(path, tmp_path / "events" / "ww.lhe")
+    shutil.copy(path, tmp_path / "events" / "ww2.lhe")
+    params_file = _external_params(tmp_path, [{"path": "events/ww.lhe", "benchmark": "ww"},
+                                              {"path": "events/ww2.lhe", "benchmark": "ww"}])  # fmt: skip
+    params = load_params(params_file)
+    assert params["generation"]["events"][0]["path"] == str(tmp_path / "events" / "ww.lhe")
+    assert event_file_keys(params) == [("ww", 0, "ww-0"), ("ww", 1, "ww-1")]
+    generation = executions(params, "generation")
+    # the user's file is an input (the manifest hashes it: a changed file is imported again)
+    assert str(tmp_path / "events" / "ww2.lhe") in generation[1].inputs
+    assert file_seed(params, "ww", 1) == params["run"]["seed"] * 1_000_003 + 1
+
+
+def test_params_name_a_missing_file_and_an_unknown_benchmark(tmp_path):
+    params_file = _external_params(tmp_path, [{"path": "nowhere.lhe.gz", "benchmark": "ww"}])
+    with pytest.raises(ParamsError, match=rf"external\.yaml: generation\.events\[0\]\.path: no such file {tmp_path}"):
+        load_params(params_file)
+    params_file = _external_params(tmp_path, [{"path": "x.lhe", "benchmark": "zz"}])
+    with pytest.raises(ParamsError, match=r"generation\.events\[0\]\.benchmark: 'zz' is not a benchmark"):
+        load_params(params_file)
+    params_file = _external_params(tmp_path, [{"file": "x.lhe", "benchmark": "sm"}])
+    with pytest.raises(ParamsError, match=r"generation\.events\[0\]\.file: unknown key"):
+        load_params(params_file)
+
+
+def test_an_unknown_backend_lists_the_backends(tmp_path):
+    params = yaml.safe_load(write_params(tmp_path).read_text())
+    params["generation"]["backend"] = "sherpa"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"generation\.backend: expected one of 'builtin', 'madgraph', 'external'"):
+        load_params(tmp_path / "bad.yaml")
+
+
+# --- the chain ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A builtin run up to the combined sample, and a full run on its event files in MadGraph's style."""
+    folder = tmp_path_factory.mktemp("external")
+    builtin = folder / "builtin"
+    proc = drive(write_params(folder), builtin, "--stages", "setup..combine")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    params = load_params(folder / "tiny.yaml")
+    events = []
+    for b, _, key in event_file_keys(params):  # alternately plain and gzipped, as users have them
+        name = f"{key}.lhe" if len(events) % 2 == 0 else f"{key}.lhe.gz"
+        to_madgraph_style(builtin / "data" / "events" / f"{key}.lhe.gz", folder / "mg" / name)
+        events.append({"path": f"mg/{name}", "benchmark": b})
+    external_params = _external_params(folder, events)
+    external = folder / "run"
+    proc = drive(external_params, external)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return params, builtin, external, external_params
+
+
+def test_the_chain_runs_unchanged_on_external_files(runs):
+    params, builtin, external, _ = runs
+    summary = json.loads((external / "summary.json").read_text())
+    assert set(summary["limits"]) >= {"sally", "alice", "alices", "rate", "histo"}
+    for _, _, key in event_file_keys(params):
+        ours = json.loads((external / "data" / "events" / f"{key}.json").read_text())
+        theirs = json.loads((builtin / "data" / "events" / f"{key}.json").read_text())
+        assert ours["events"] == theirs["events"]
+        assert ours["cross_section_pb"] == pytest.approx(theirs["cross_section_pb"], rel=1e-9)
+
+
+def test_external_files_give_the_generated_runs_analysis(runs):
+    """Same events, same smearing seeds (files listed in the builtin order): identical combined samples."""
+    _, builtin, external, _ = runs
+    with h5py.File(builtin / "data" / "combined.h5") as a, h5py.File(external / "data" / "combined.h5") as b:
+        np.testing.assert_allclose(b["samples/observations"][()], a["samples/observations"][()], rtol=1e-12)
+        np.testing.assert_allclose(b["samples/weights"][()], a["samples/weights"][()], rtol=1e-9)
+
+
+def test_a_changed_external_file_is_imported_again(runs, tmp_path):
+    params, _, external, external_params = runs
+    proc = drive(external_params, external, "--stages", "generation..analysis")
+    assert proc.returncode == 0
+    assert not ran(proc)  # nothing changed: every execution skipped
+    source = Path(load_params(external_params)["generation"]["events"][0]["path"])
+    saved = source.read_bytes()
+    try:
+        source.write_bytes(saved.replace(b"<MGRunCard>", b"<RunCard>", 1).replace(b"</MGRunCard>", b"</RunCard>", 1))
+        proc = drive(external_params, external, "--stages", "generation")
+        assert proc.returncode == 1
+        assert f"{source}: no <MGRunCard> in the header" in proc.stderr
+    finally:
+        source.write_bytes(saved)
