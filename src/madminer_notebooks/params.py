@@ -307,6 +307,12 @@ def _cross_checks(p: dict, errors: list[str]) -> None:
     for where, b in sampled:
         if b not in p["physics"]["benchmarks"]:
             errors.append(f"{where}: {b!r} is not a benchmark in physics.benchmarks")
+    if gen["backend"] == "madgraph" and gen["madgraph"]["delphes"] and not gen["madgraph"]["pythia"]:
+        errors.append(
+            "generation.madgraph.delphes: needs generation.madgraph.pythia: true (Delphes reads showered events)"
+        )
+    if gen["backend"] == "external" and len({e.get("delphes") is None for e in gen["events"]}) > 1:
+        errors.append("generation.events: give a delphes file for every entry or for none (one analysis level)")
     for section in ("sampling.prior", "evaluation.grid"):
         a, b = section.split(".")
         given = p[a][b]

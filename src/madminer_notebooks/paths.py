@@ -50,7 +50,7 @@ class RunPaths:
 
     def madgraph_script(self, key: str) -> Path:
         """The run script MadMiner prepares in script-only mode (for a cluster)."""
-        return self.madgraph(key) / "madminer" / "run.sh"
+        return self.madgraph(key) / "process" / "madminer" / "run.sh"
 
     def generation_summary(self, key: str) -> Path:
         return self.data / "events" / f"{key}.json"

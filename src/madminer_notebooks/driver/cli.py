@@ -25,7 +25,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from .. import tracking
-from ..chain import STAGES, executions
+from ..chain import STAGES, executions, script_only
+from ..madgraph import require_generator
 from ..params import load_params
 from ..paths import RunPaths
 from .errors import UsageError, exit_status
@@ -141,6 +142,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     params_file = Path(args.params).resolve()
     params = load_params(params_file)
     stages = parse_stages(args.stages)
+    if script_only(params) and "generation" in stages and stages[-1] != "generation":
+        log.info("generation.madgraph.script_only: preparing the MadGraph scripts; the chain stops after generation")
+        stages = stages[: stages.index("generation") + 1]
+    require_generator(params, stages)
     paths = RunPaths(args.run_dir)
     if args.fresh:
         _fresh(paths)
@@ -186,6 +191,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     if args.stage not in STAGES:
         raise UsageError(f"--stage {args.stage!r}: unknown stage (stages: {', '.join(STAGES)})")
     key = args.key or None  # a workflow step of a stage that runs once passes --key=
+    require_generator(params, [args.stage])
     paths = RunPaths(args.run_dir)
     todo = _select(params, args.stage, paths, key)
     paths.make_folders()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from ..madgraph import MadGraphUnavailable
 from ..params import ParamsError
 from ..tracking import TrackingUnavailable
 
@@ -26,7 +27,7 @@ def exit_status(body: Callable[[], int], unit: str) -> int:
     """
     try:
         return body()
-    except (ParamsError, UsageError, TrackingUnavailable) as err:  # found before any work
+    except (ParamsError, UsageError, TrackingUnavailable, MadGraphUnavailable) as err:  # found before any work
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RunFailed as err:

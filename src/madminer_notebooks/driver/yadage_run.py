@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from .. import tracking
 from ..atomic import atomic_file
-from ..chain import STAGES, executions
+from ..chain import STAGES, executions, script_only
+from ..madgraph import require_generator
 from ..params import load_params
 from ..paths import RunPaths
 from .errors import RunFailed, UsageError, exit_status
@@ -174,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(params_file)
     spec, stages = WORKFLOWS[args.workflow]
     check_scatters()
+    if script_only(params):
+        raise UsageError(
+            f"{params_file}: generation.madgraph.script_only prepares MadGraph scripts for a batch system and stops; "
+            "run it with drivers/run, then list the produced files under generation.events (backend external)"
+        )
+    require_generator(params, stages)
     if args.workflow == "ml" and not args.physics:
         raise UsageError("--workflow ml needs --physics DIR (a run folder with setup.h5, event summaries, combined.h5)")
     physics = [str(Path(d).resolve()) for d in args.physics or []]
