@@ -95,6 +95,15 @@ def generate(tmp_path_factory, setup_file):
     return _generate
 
 
+@pytest.fixture(scope="session")
+def workflow_env() -> Path:
+    """The workflow environment's bin folder (yadage, reana-client), made by drivers/ensure-workflow-env."""
+    workflow_bin = ROOT / ".venv-workflow" / "bin"
+    if not (workflow_bin / "yadage-run").is_file():
+        pytest.fail("the workflow environment is missing: run drivers/ensure-workflow-env (drivers/test does)")
+    return workflow_bin
+
+
 def default_sigint() -> None:
     """``preexec_fn`` for a child that a test interrupts with SIGINT: restore the default disposition.
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from mg_style import to_madgraph_style
 from test_chain import drive, ran, write_params
+from test_workflow import yadage
 
 from madminer_notebooks.chain import event_file_keys, executions, file_seed
 from madminer_notebooks.external_events import EventFileError, check_event_file, import_event_file
@@ -217,3 +218,35 @@ def test_a_changed_external_file_is_imported_again(runs, tmp_path):
         assert f"{source}: no <MGRunCard> in the header" in proc.stderr
     finally:
         source.write_bytes(saved)
+
+
+def test_the_physics_workflow_imports_external_files_too(runs, workflow_env):
+    """The same parameters through the Yadage physics workflow: the same combined sample as the driver."""
+    _, _, external, external_params = runs
+    work_dir = external.parent / "yadage"
+    proc = yadage(external_params, work_dir, "--workflow", "physics")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with (
+        h5py.File(external / "data" / "combined.h5") as a,
+        h5py.File(work_dir / "combine" / "data" / "combined.h5") as b,
+    ):
+        np.testing.assert_array_equal(b["samples/observations"][()], a["samples/observations"][()])
+        np.testing.assert_array_equal(b["samples/weights"][()], a["samples/weights"][()])
+
+
+def test_staged_parameter_files_carry_their_event_files(mg_file, tmp_path):
+    """What a Yadage work folder and a REANA upload receive: a parameter file whose event files sit beside it."""
+    from madminer_notebooks.driver.reana import stage_submission
+
+    path, _ = mg_file
+    (tmp_path / "mine" / "events").mkdir(parents=True)
+    shutil.copy(path, tmp_path / "mine" / "events" / "ww.lhe")
+    params_file = _external_params(tmp_path / "mine", [{"path": "events/ww.lhe", "benchmark": "ww"}])
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    reana_yaml = stage_submission(upload, params_file, None)
+    assert yaml.safe_load(reana_yaml.read_text())["inputs"]["parameters"]["params_file"] == "params/external.yaml"
+    staged = load_params(upload / "params" / "external.yaml")  # resolves against the staged copy's folder
+    source = Path(staged["generation"]["events"][0]["path"])
+    assert source.parent == upload / "params" / "events"
+    assert source.read_bytes() == path.read_bytes()

@@ -30,13 +30,6 @@ WORKFLOW_BIN = ROOT / ".venv-workflow" / "bin"
 SPEC_FILES = ("physics.yml", "ml.yml", "combined.yml")
 
 
-@pytest.fixture(scope="module")
-def workflow_env() -> Path:
-    if not (WORKFLOW_BIN / "yadage-run").is_file():
-        pytest.fail("the workflow environment is missing: run drivers/ensure-workflow-env (drivers/test does)")
-    return WORKFLOW_BIN
-
-
 def yadage(params: Path, work_dir: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),

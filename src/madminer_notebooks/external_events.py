@@ -260,3 +260,48 @@ def import_event_file(source: str | Path, target: str | Path) -> None:
             with source.open("rb") as src, gzip.open(tmp, "wb", compresslevel=4) as dst:
                 shutil.copyfileobj(src, dst, length=1 << 20)
     log.info("imported %s as %s", source, target)
+
+
+def stage_parameter_file(params_file: str | Path, folder: str | Path, name: str | None = None) -> Path:
+    """Copy a parameter file into ``folder`` together with the event files it lists, so the copy is
+    self-contained: a Yadage work folder's ``init/`` or the folder that REANA uploads.
+
+    Relative paths in a parameter file are taken from its own folder, which a copy does not share. The
+    external files go to ``folder/events/`` (hard links where the file system allows, else copies) and the
+    copy names them there; MadGraph and Delphes installations are not copied, their paths become absolute.
+    """
+    import os
+
+    import yaml
+
+    from .params import PATH_KEYS, load_params
+
+    params_file, folder = Path(params_file), Path(folder)
+    resolved = load_params(params_file)  # validates, and checks that every listed file exists
+    raw = yaml.safe_load(params_file.read_text())
+    gen = raw["generation"]
+    for dotted in PATH_KEYS:
+        parent, _, key = dotted.partition(".")
+        if gen.get(parent) and gen[parent].get(key):
+            gen[parent][key] = resolved["generation"][parent][key]
+    listed = zip(gen.get("events", []), resolved["generation"].get("events", []), strict=True)
+    for i, (entry, source) in enumerate(listed):
+        for key in ("path", "delphes"):
+            if not source.get(key):
+                continue
+            original = Path(source[key])
+            staged = folder / "events" / f"{i:03d}-{key}-{original.name}"
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            if not (staged.exists() and os.path.samefile(staged, original)):
+                tmp = staged.with_name(f".{staged.name}.tmp")
+                tmp.unlink(missing_ok=True)
+                try:
+                    os.link(original, tmp)
+                except OSError:
+                    shutil.copyfile(original, tmp)
+                os.replace(tmp, staged)
+            entry[key] = f"events/{staged.name}"
+    target = folder / (name or params_file.name)
+    with atomic_file(target) as tmp:
+        tmp.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return target

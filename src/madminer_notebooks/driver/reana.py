@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from ..external_events import stage_parameter_file
 from ..params import ParamsError, load_params
 from .errors import UsageError
 from .yadage_run import ROOT, SPECS, check_scatters
@@ -42,10 +43,8 @@ def stage_submission(folder: Path, params_file: Path | None, image: str | None) 
     shutil.copytree(ROOT / "params", folder / "params")
     reana = yaml.safe_load((folder / "reana.yaml").read_text())
     if params_file is not None:
-        load_params(params_file)
-        target = folder / "params" / params_file.name
-        if params_file.resolve() != (ROOT / "params" / params_file.name).resolve():
-            shutil.copyfile(params_file, target)
+        # the parameter file travels with the event files it lists (under params/events/)
+        stage_parameter_file(params_file, folder / "params")
         reana["inputs"]["parameters"]["params_file"] = f"params/{params_file.name}"
     else:
         load_params(folder / reana["inputs"]["parameters"]["params_file"])

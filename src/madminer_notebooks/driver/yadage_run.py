@@ -29,6 +29,7 @@ from tqdm import tqdm
 from .. import tracking
 from ..atomic import atomic_file
 from ..chain import STAGES, executions, script_only
+from ..external_events import stage_parameter_file
 from ..madgraph import require_generator
 from ..params import load_params
 from ..paths import RunPaths
@@ -201,8 +202,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(work_dir)
     init = work_dir / "init"
     init.mkdir(parents=True, exist_ok=True)
-    with atomic_file(init / "params.yaml") as tmp:
-        shutil.copyfile(params_file, tmp)
+    stage_parameter_file(params_file, init, "params.yaml")  # with the event files it lists, if any
 
     tracking_uri, run_id = _tracking(params, work_dir, executor, args.workflow)
     command = [
