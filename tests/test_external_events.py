@@ -250,3 +250,39 @@ def test_staged_parameter_files_carry_their_event_files(mg_file, tmp_path):
     source = Path(staged["generation"]["events"][0]["path"])
     assert source.parent == upload / "params" / "events"
     assert source.read_bytes() == path.read_bytes()
+
+
+REAL_MADGRAPH = Path(__file__).parent / "data" / "madgraph" / "w.lhe.gz"  # see tests/data/README.md
+
+
+def test_a_real_madgraph_file_passes_and_reads_in_madminer(setup_file, tmp_path):
+    from madminer.lhe import LHEReader
+
+    from madminer_notebooks import compat
+
+    checked = check_event_file(REAL_MADGRAPH, SETUP_BENCHMARKS, "w")
+    assert checked.events == 150
+    assert checked.cross_section_pb == pytest.approx(0.018079, rel=1e-12)  # every XWGTUP, averaged
+    assert checked.cross_section_error_pb == 0.0003146  # MadGraph's <init> error
+    compat.apply()
+    local = tmp_path / "w.lhe.gz"
+    shutil.copy(REAL_MADGRAPH, local)
+    reader = LHEReader(str(setup_file))  # same benchmark names as the file's weights
+    reader.add_sample(str(local), sampled_from_benchmark="w")
+    reader.add_observable("m_aa", "(a[0] + a[1]).m", required=True)
+    reader.analyse_samples()
+    assert len(reader.observations["m_aa"]) == 150
+    assert np.sum(reader.weights["w"]) == pytest.approx(0.018079, rel=1e-6)  # event_norm average: sigma / N each
+    assert all(np.all(np.isfinite(w)) and np.all(w > 0) for w in reader.weights.values())
+
+
+def test_a_real_madgraph_file_missing_a_weight_names_the_event(tmp_path):
+    with gzip.open(REAL_MADGRAPH, "rt") as f:
+        text = f.read()
+    second = text.index("<event>", text.index("<event>") + 1)
+    weight = text.index("<wgt id='neg_w'>", second)
+    broken = tmp_path / "w.lhe"
+    broken.write_text(text[:weight] + text[text.index("\n", weight) + 1 :])
+    line = text[:second].count("\n") + 1
+    with pytest.raises(EventFileError, match=rf"w\.lhe: event 2 \(line {line}\): no weight for benchmark 'neg_w'"):
+        check_event_file(broken, SETUP_BENCHMARKS, "w")

@@ -21,7 +21,8 @@ MG5_DIR = os.environ.get("MG5_DIR")
 DELPHES_DIR = os.environ.get("DELPHES_DIR")
 needs_madgraph = pytest.mark.skipif(
     not MG5_DIR or not (Path(MG5_DIR) / "bin" / "mg5_aMC").is_file(),
-    reason="MadGraph 5 is not installed here (set MG5_DIR to an MG5_aMC folder with the EWdim6 model to run this)",
+    reason="MadGraph 5 is not installed here (set MG5_DIR to an MG5_aMC folder with the EWdim6 model, and MG5_PYTHON "
+    "to a Python with numpy, to run this)",
 )
 needs_delphes = pytest.mark.skipif(
     not DELPHES_DIR or not (Path(DELPHES_DIR) / "DelphesHepMC2").is_file(),
@@ -151,7 +152,9 @@ def test_madgraph_generation_matches_the_builtin_generator(tmp_path):
     raw["generation"] = {**raw["generation"], "backend": "madgraph"}
     for key in ("scale", "jobs", "cuts"):
         raw["generation"].pop(key)
-    raw["generation"]["madgraph"] = {**_config(), "pythia": bool(DELPHES_DIR), "delphes": DELPHES_DIR}
+    # MG5_PYTHON: a Python with numpy for MadGraph's reweighting module (it compiles it with f2py)
+    raw["generation"]["madgraph"] = {**_config(), "pythia": bool(DELPHES_DIR), "delphes": DELPHES_DIR,
+                                     "python": os.environ.get("MG5_PYTHON")}  # fmt: skip
     (tmp_path / "mg.yaml").write_text(yaml.safe_dump(raw))
     results = {}
     for name, params in (("builtin", base), ("madgraph", tmp_path / "mg.yaml")):

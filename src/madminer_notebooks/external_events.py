@@ -98,7 +98,7 @@ def _header(path: Path, lines: Iterator[tuple[int, str]]) -> tuple[dict[str, str
         elif in_init:
             if line.startswith("</init"):
                 break
-            if init_line and line and not line.startswith("#"):
+            if line and not line.startswith(("#", "<")):  # MadGraph 3 writes a <generator> line here
                 fields = line.split()
                 if number > init_line + 1 and len(fields) >= 3:  # per-process lines: XSECUP XERRUP XMAXUP LPRUP
                     try:
