@@ -152,9 +152,8 @@ def test_madgraph_generation_matches_the_builtin_generator(tmp_path):
     raw["generation"] = {**raw["generation"], "backend": "madgraph"}
     for key in ("scale", "jobs", "cuts"):
         raw["generation"].pop(key)
-    # MG5_PYTHON: a Python with numpy for MadGraph's reweighting module (it compiles it with f2py)
-    raw["generation"]["madgraph"] = {**_config(), "pythia": bool(DELPHES_DIR), "delphes": DELPHES_DIR,
-                                     "python": os.environ.get("MG5_PYTHON")}  # fmt: skip
+    # python null: MG5_PYTHON, a Python with numpy for MadGraph's reweighting module (it compiles it with f2py)
+    raw["generation"]["madgraph"] = {**_config(), "pythia": bool(DELPHES_DIR), "delphes": DELPHES_DIR}
     (tmp_path / "mg.yaml").write_text(yaml.safe_dump(raw))
     results = {}
     for name, params in (("builtin", base), ("madgraph", tmp_path / "mg.yaml")):

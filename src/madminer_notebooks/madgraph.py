@@ -92,9 +92,10 @@ def settings(config: dict, environ: dict[str, str] | None = None) -> Settings:
         delphes_card = Path(config.get("delphes_card") or delphes_dir / "cards" / "delphes_card_ATLAS.tcl")
         if not delphes_card.is_file():
             raise MadGraphUnavailable(f"generation.madgraph.delphes_card: no such file {delphes_card}")
-    python = config.get("python")
+    python = config.get("python") or env.get("MG5_PYTHON")  # the MadGraph image sets MG5_PYTHON
     if python and not shutil.which(python):
-        raise MadGraphUnavailable(f"generation.madgraph.python = {python}: not found on PATH")
+        source = "generation.madgraph.python" if config.get("python") else "MG5_PYTHON"
+        raise MadGraphUnavailable(f"{source} = {python}: not found (MadGraph's Python, with numpy for reweighting)")
     return Settings(mg_dir, cards, bool(config.get("pythia")), delphes_dir, delphes_card, python,
                     config.get("initial_command"), bool(config.get("script_only")))  # fmt: skip
 
