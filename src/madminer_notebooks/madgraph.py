@@ -168,7 +168,13 @@ def collect(mg: Settings, run: Run, benchmark: str, benchmarks: list[str], event
     try:
         checked = check_event_file(lhe, benchmarks, benchmark)
     except EventFileError as err:
-        raise RuntimeError(f"MadGraph's events are not usable: {err}") from None
+        hint = ""
+        if "found: no <wgt> entries" in str(err):  # seen with numpy 2's f2py: MadGraph then skips reweighting
+            hint = (
+                f"; MadGraph's reweighting did not run (see {run.log_dir}): it compiles its reweighting module "
+                "with f2py, which needs a Python with numpy < 2 (generation.madgraph.python or MG5_PYTHON)"
+            )
+        raise RuntimeError(f"MadGraph's events are not usable: {err}{hint}") from None
     if delphes is not None:
         hepmc = sorted(folder.glob("*pythia8_events.hepmc*"))
         if not hepmc:
