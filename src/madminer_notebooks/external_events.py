@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -29,7 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+import yaml
+
 from .atomic import atomic_file
+from .params import PATH_KEYS, load_params
 
 log = logging.getLogger(__name__)
 
@@ -270,12 +274,6 @@ def stage_parameter_file(params_file: str | Path, folder: str | Path, name: str 
     external files go to ``folder/events/`` (hard links where the file system allows, else copies) and the
     copy names them there; MadGraph and Delphes installations are not copied, their paths become absolute.
     """
-    import os
-
-    import yaml
-
-    from .params import PATH_KEYS, load_params
-
     params_file, folder = Path(params_file), Path(folder)
     resolved = load_params(params_file)  # validates, and checks that every listed file exists
     raw = yaml.safe_load(params_file.read_text())

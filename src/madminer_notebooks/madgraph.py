@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_file
-from .external_events import EventFileError
+from .external_events import EventFileError, check_event_file
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +157,7 @@ def _run_folder(run: Run) -> Path:
 def collect(mg: Settings, run: Run, benchmark: str, benchmarks: list[str], events: Path, delphes: Path | None) -> dict:
     """Check MadGraph's events against the setup's ``benchmarks`` (every weight there, in every event), move
     the outputs to the chain's names, run Delphes if asked; return the file's summary."""
-    from madminer.utils.interfaces.delphes import run_delphes
-
-    from .external_events import check_event_file
+    from madminer.utils.interfaces.delphes import run_delphes  # MadMiner's import is slow: only when needed
 
     folder = _run_folder(run)
     lhe = folder / "unweighted_events.lhe.gz"
