@@ -4,7 +4,7 @@
 
 The generation stage of ``backend: external`` checks a file completely (``check_event_file``) and copies it
 into the run folder (``import_event_file``); the analysis stage then reads it with MadMiner's
-``LHEReader``. This measures events per second, wall time and peak memory (resident set of the measuring
+``LHEReader``. This measures events per second, wall time and peak memory (resident set of the measured
 process) of the check and of the import (gzip of a plain file), against MadMiner's own parse of the same
 MadGraph-style file (``LHEReader.analyse_samples`` with one observable, with the project's compatibility
 fixes): the check should cost a small fraction of the reading it protects. Results go to
@@ -23,9 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 MEASURE = r"""
-import json, resource, shutil, sys, time
+import json, shutil, sys, time
 from pathlib import Path
 what, path, setup, work = sys.argv[1], Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 benchmarks = ["sm", "w", "ww", "neg_w", "neg_ww", "morphing_basis_vector_5"]
@@ -41,7 +42,8 @@ else:
     from madminer.lhe import LHEReader
     from madminer_notebooks import compat
     compat.apply()
-    local = work / path.name
+    local = work / "madminer" / path.name  # MadMiner unzips next to the file
+    local.parent.mkdir(exist_ok=True)
     shutil.copy(path, local)
     start = time.perf_counter()
     reader = LHEReader(setup)
@@ -50,15 +52,16 @@ else:
     reader.analyse_samples()
     n = len(reader.observations["m_aa"])
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "events": n, "peak_mib": peak}))
+print(json.dumps({"seconds": seconds, "events": n}))
 """
 
 
 def measure(what: str, path: Path, setup: Path, work: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEASURE, what, str(path), str(setup), str(work)],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1])
+    """Seconds of the step itself (imports excluded), and the peak resident memory of its process."""
+    from generator_speed import run_measured  # polls the process tree's resident set
+
+    _, peak_mib, out = run_measured([sys.executable, "-c", MEASURE, what, str(path), str(setup), str(work)])
+    return {**json.loads(out.strip().splitlines()[-1]), "peak_mib": peak_mib}
 
 
 def main() -> None:
