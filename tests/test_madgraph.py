@@ -163,6 +163,8 @@ def test_madgraph_generation_matches_the_builtin_generator(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[name] = json.loads((tmp_path / name / "data" / "events" / "sm-0.json").read_text())
     assert results["madgraph"]["cross_section_pb"] == pytest.approx(results["builtin"]["cross_section_pb"], rel=0.03)
+    # MadGraph writes scratch files (py.py, ME5_debug, ...) into its working directory: not into the repository's
+    assert not [p.name for p in (ROOT / "notebooks").iterdir() if p.suffix != ".ipynb" and not p.name.startswith(".")]
 
 
 @needs_madgraph
