@@ -119,8 +119,8 @@ MADGRAPH = {
     "mg_dir": optional(STRING),  # null: $MG5_DIR
     "cards": optional(STRING),  # null: the cards of the tutorial process shipped with the package
     "pythia": BOOL,  # shower with Pythia 8 (MadGraph's interface) into HepMC
-    "delphes": optional(STRING),  # a Delphes installation ("$DELPHES_DIR" style path) or null: no detector
-    "delphes_card": optional(STRING),  # null: the cards folder's delphes_card.dat
+    "delphes": optional(STRING),  # a Delphes build folder (with DelphesHepMC2), or null: parton level
+    "delphes_card": optional(STRING),  # null: DELPHES/cards/delphes_card_ATLAS.tcl
     "python": optional(STRING),  # the Python MadGraph runs with (null: $MG5_PYTHON, else python3 on PATH)
     "initial_command": optional(STRING),  # e.g. "source /cvmfs/.../setup.sh" before every MadGraph call
     "script_only": BOOL,  # prepare the MadGraph run and its script for a cluster; do not run it
