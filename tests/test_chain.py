@@ -32,9 +32,11 @@ TINY = {
     "sampling.n_thetas": 20,
     "training.hidden": [16],
     "training.epochs": 4,
-    "evaluation.grid": {"CWL2": [-1.5, 1.5], "CPWL2": [-1.5, 1.5]},  # odd resolution: the SM is a grid point
-    "evaluation.resolution": 7,
-    "evaluation.n_asimov": 600,
+    "training.ensemble": 2,
+    # wide enough for the 95% CL regions of tiny samples (a region at the grid edge stops the evaluation);
+    # step 0.5: the SM is a grid point
+    "evaluation.grid": {"CWL2": [-3.5, 5.5], "CPWL2": [-4.5, 4.5]},
+    "evaluation.resolution": 19,
     "evaluation.hist_bins": 4,
 }
 
@@ -104,7 +106,7 @@ def test_full_chain_produces_real_results(chain):
         limits = np.load(run_dir / "data" / "limits" / f"{name}.npz")
         assert limits["theta_grid"].shape == (n * n, 2) and limits["p_values"].shape == (n * n,)
         assert np.isfinite(limits["q"]).all() and np.all((limits["p_values"] >= 0) & (limits["p_values"] <= 1))
-        assert limits["q"].min() == 0.0
+        assert limits["q"].min() >= 0.0  # q relative to the continuous minimum, which may lie between nodes
     # The SM (a grid point here) lies inside the 95% CL region of the rate and SALLY limits.
     for name in ("rate", "sally"):
         limits = np.load(run_dir / "data" / "limits" / f"{name}.npz")

@@ -137,10 +137,18 @@ THETA_SCALING_FILES = ("estimator_theta_means.npy", "estimator_theta_stds.npy")
 PARAMETERISED_METHODS = ("alice", "alices")
 
 
-def model_files(method: str) -> tuple[str, ...]:
-    """The saved estimator of ``method`` and its loss history."""
-    names = ESTIMATOR_FILES + (THETA_SCALING_FILES if method in PARAMETERISED_METHODS else ()) + ("losses.json",)
-    return tuple(f"models/{method}/{name}" for name in names)
+def model_files(params: dict, method: str) -> tuple[str, ...]:
+    """The saved estimator of ``method`` and its loss history. SALLY is an ensemble (MadMiner's ``Ensemble``
+    saves ``ensemble/ensemble.json`` and one ``estimator_I_*`` set per member); ALICE and ALICES are single
+    parameterised estimators (``estimator_*``, with the theta scaling)."""
+    if method == "sally":
+        members = params["training"]["ensemble"]
+        names = ("ensemble/ensemble.json",) + tuple(
+            f"ensemble/estimator_{i}_{f.removeprefix('estimator_')}" for i in range(members) for f in ESTIMATOR_FILES
+        )
+    else:
+        names = ESTIMATOR_FILES + (THETA_SCALING_FILES if method in PARAMETERISED_METHODS else ())
+    return tuple(f"models/{method}/{name}" for name in (*names, "losses.json"))
 
 
 def sample_files() -> tuple[str, ...]:
@@ -180,21 +188,28 @@ def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
         return [Execution("sampling", "", {}, (rel(p.combined),), sample_files())]
     if stage == "training":
         return [
-            Execution("training", m, {"method": m}, sample_files(), (*model_files(m), f"plots/loss_{m}.png"))
+            Execution("training", m, {"method": m}, sample_files(), (*model_files(params, m), f"plots/loss_{m}.png"))
             for m in params["training"]["methods"]
         ]
     if stage == "evaluation":
         out = []
         for name in evaluation_keys(params):
-            inputs = (rel(p.combined),) + (model_files(name) if name not in BASELINES else ())
-            outputs = (rel(p.limits(name)),) + ((rel(p.fisher),) if name == "sally" else ())
+            inputs = (rel(p.combined),) + (model_files(params, name) if name not in BASELINES else ())
+            outputs = (rel(p.limits(name)), rel(p.limit_result(name)), f"plots/p_values_{name}.png")
+            if name in ("sally", "alice", "alices"):
+                outputs += (f"plots/closure_{name}.png",)
             out.append(Execution("evaluation", name, {"method": name}, inputs, outputs))
         return out
     if stage == "plotting":
-        limits = tuple(rel(p.limits(n)) for n in evaluation_keys(params))
+        limits = tuple(rel(f(n)) for n in evaluation_keys(params) for f in (p.limits, p.limit_result))
         summaries = tuple(rel(p.generation_summary(key)) for _, _, key in event_file_keys(params))
-        # the Fisher information is not plotted, but the step that ends the chain writes it into summary.json
-        fisher = (rel(p.fisher),) if "sally" in params["training"]["methods"] else ()
-        outputs = (rel(p.intervals), "plots/limits.png", "plots/p_values.png", "plots/cross_sections.png")
-        return [Execution("plotting", "", {}, limits + fisher + summaries + (setup, rel(p.combined)), outputs)]
+        outputs = (
+            rel(p.intervals),
+            rel(p.fisher),
+            "plots/limits.png",
+            "plots/p_values.png",
+            "plots/cross_sections.png",
+            "plots/fisher_information.png",
+        )
+        return [Execution("plotting", "", {}, limits + summaries + (setup, rel(p.combined)), outputs)]
     raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

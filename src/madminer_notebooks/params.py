@@ -176,6 +176,7 @@ SCHEMA: dict[str, Any] = {
         },
     ),
     "analysis": {
+        "reader": optional(one_of("columnar", "madminer")),  # null/absent: columnar (KEY_DEFAULTS)
         "smearing": {"jets": SMEARING, "photons": SMEARING},
         "observables": MapOf(STRING, "a mapping of observable names to MadMiner expressions"),
         "cuts": {"m_aa": RANGE, "pt_j1_min": NONNEG_NUMBER},
@@ -198,6 +199,8 @@ SCHEMA: dict[str, Any] = {
         "epochs": POS_INT,
         "batch_size": POS_INT,
         "learning_rate": POS_NUMBER,
+        "final_learning_rate": optional(POS_NUMBER),  # exponential decay to this (default 1e-4)
+        "ensemble": optional(POS_INT),  # SALLY estimators in the ensemble (default 5)
         "alpha": NONNEG_NUMBER,
         "validation_split": FRACTION,
     },
@@ -207,7 +210,7 @@ SCHEMA: dict[str, Any] = {
         "resolution": Leaf("an integer >= 3", lambda v: _is_int(v) and v >= 3),
         "hist_vars": STRING_LIST,
         "hist_bins": POS_INT,
-        "n_asimov": optional(POS_INT),
+        "calibrate_ratio": optional(BOOL),  # ALICE/ALICES: normalise r_hat on the Asimov events (default true)
     },
     # optional sections: absent means the defaults below (OPTIONAL_SECTIONS)
     "tracking": {
@@ -220,6 +223,14 @@ SCHEMA: dict[str, Any] = {
         "a mapping of training.* / evaluation.* keys to lists of values",
         non_empty=False,
     ),
+}
+
+#: Optional keys (leaves that accept null) and what leaving them out, or null, means.
+KEY_DEFAULTS: dict[str, Any] = {
+    "analysis.reader": "columnar",
+    "training.final_learning_rate": 1.0e-4,
+    "training.ensemble": 5,
+    "evaluation.calibrate_ratio": True,
 }
 
 #: Sections a parameter file may leave out, and what leaving them out means.
@@ -393,7 +404,18 @@ def load_params(path: str | Path) -> dict:
         _resolve_paths(data, path.resolve().parent, errors)
     if errors:
         raise ParamsError("\n".join(f"{path}: {e}" for e in errors))
+    _fill_defaults(data)
     return data
+
+
+def _fill_defaults(p: dict) -> None:
+    for dotted, default in KEY_DEFAULTS.items():
+        *parents, last = dotted.split(".")
+        node = p
+        for part in parents:
+            node = node[part]
+        if node.get(last) is None:
+            node[last] = copy.deepcopy(default)
 
 
 def section(params: dict, dotted: str) -> Any:

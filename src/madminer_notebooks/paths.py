@@ -71,11 +71,17 @@ class RunPaths:
         return self.models / method
 
     def limits(self, name: str) -> Path:
+        """q on the coarse grid and on the last refinement grid (for maps and contours)."""
         return self.data / "limits" / f"{name}.npz"
+
+    def limit_result(self, name: str) -> Path:
+        """Best fit, intervals, their convergence, closure checks and Fisher information of one method."""
+        return self.data / "limits" / f"{name}.json"
 
     @property
     def fisher(self) -> Path:
-        return self.data / "limits" / "fisher_information.json"
+        """The Fisher information of every approach, gathered by the plotting stage."""
+        return self.data / "fisher_information.json"
 
     @property
     def intervals(self) -> Path:

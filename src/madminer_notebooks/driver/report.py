@@ -89,14 +89,43 @@ def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
 
     rows = []
     for method, s in summary["limits"].items():
+        q = s.get("quality", {})
+        flags = [
+            f
+            for f, bad in (
+                ("68% CL excludes the SM", q.get("excludes_sm_at_68")),
+                ("closure check failed", q.get("closure_passed") is False),
+                ("interval ends not converged", q.get("converged") is False),
+            )
+            if bad
+        ]
+        if q.get("degenerate_minimum"):
+            flags.append("flat minimum through the SM: the best fit is one point of it")
         for name, iv in s["intervals"].items():
-            cells = [method, name, f"{s['best_fit'][name]:+.3f}"]
+            cells = [
+                method,
+                name,
+                f"{s['best_fit'][name]:+.3f}",
+                f"{q.get('bias_in_halfwidths', {}).get(name, 0):+.2f}",
+            ]
             for cl in ("68", "95"):
-                d = iv[cl]
-                cells.append(
-                    f"[{d['low']:+.3f}{'*' if d['open_low'] else ''}, {d['high']:+.3f}{'*' if d['open_high'] else ''}]"
-                )
+                cells.append(f"[{iv[cl]['low']:+.3f}, {iv[cl]['high']:+.3f}]")
+            rel = q.get("width_95_relative_to_histo", {}).get(name)
+            cells.append("" if rel is None else f"{rel:.2f}")
+            moved = s.get("convergence", {}).get(name, {}).get("95")
+            cells.append("" if moved is None else f"{max(moved.values()):.1%}")
+            cells.append("; ".join(flags))
             rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    fisher_rows = []
+    fisher = summary.get("fisher_information") or {}
+    if "truth" in fisher:
+        import numpy as np
+
+        truth = np.linalg.det(np.asarray(fisher["truth"]))
+        for k, m in fisher.items():
+            if k in ("parameters",) or k.endswith("covariance"):
+                continue
+            fisher_rows.append(f"<tr><td>{html.escape(k)}</td><td>{np.linalg.det(np.asarray(m)) / truth:.3f}</td></tr>")
     xs_rows = [
         f"<tr><td>{html.escape(b)}</td><td>{e['value_pb']:.5e}</td><td>{e['error_pb']:.2e}</td><td>{e['events']}</td></tr>"
         for b, e in summary["cross_sections"].items()
@@ -113,8 +142,12 @@ td,th{{border:1px solid #ccc;padding:3px 8px}} figure{{display:inline-block;marg
 img{{max-width:640px;border:1px solid #eee}}</style></head><body>
 <h1>madminer-notebooks run</h1><p>{html.escape(str(summary.get("description") or ""))} &mdash;
 parameters <code>{html.escape(summary["params_file"])}</code>, written {html.escape(summary["written"])}</p>
-<h2>Expected limits</h2><table><tr><th>method</th><th>parameter</th><th>best fit</th><th>68% CL</th><th>95% CL</th></tr>
-{"".join(rows)}</table><p>* the interval reaches the edge of the grid.</p>
+<h2>Expected limits (Asimov data at the SM)</h2><table><tr><th>method</th><th>parameter</th><th>best fit</th>
+<th>bias [68% half-widths]</th><th>68% CL</th><th>95% CL</th><th>95% width / histogram</th>
+<th>last refinement moved</th><th>flags</th></tr>
+{"".join(rows)}</table>
+<h2>Fisher information at the SM</h2><table><tr><th>approach</th><th>det I / det I<sub>truth</sub></th></tr>
+{"".join(fisher_rows)}</table>
 <h2>Cross sections (generator, before analysis cuts)</h2><table><tr><th>benchmark</th><th>&sigma; [pb]</th>
 <th>error [pb]</th><th>events</th></tr>{"".join(xs_rows)}</table>
 <h2>Executed notebooks</h2><ul>{"".join(links)}</ul><h2>Plots</h2>{figures}</body></html>"""

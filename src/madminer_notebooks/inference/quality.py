@@ -1,0 +1,66 @@
+"""The numbers that say whether a method's expected limits can be trusted, on Asimov data at the SM:
+
+- bias: the best fit in units of the 68% CL half-width (0 for a method that finds the truth), and q at the
+  SM above the minimum (0 as well; for the rate alone, whose minimum is a curve through the SM, the only
+  meaningful one);
+- the 68%/95% CL widths, and the 95% width relative to the histogram baseline (below 1: the method
+  extracts more than the histogram);
+- det I / det I_truth of the Fisher information (1 for a method that captures everything the parton-level
+  truth knows);
+- flags: the minimum is degenerate (a valley through the SM, as for the rate alone: then the bias says
+  nothing); the 68% CL interval excludes the SM; the interval ends had not converged (moved by more than 2% of
+  the width in the last refinement); the estimator failed its closure check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CONVERGENCE_LIMIT = 0.02
+
+#: which Fisher information belongs to which method
+FISHER_OF = {"rate": "rate", "histo": "histo_2d", "sally": "sally"}
+
+
+def fisher_ratios(fisher: dict[str, list]) -> dict[str, float]:
+    """det I / det I_truth for every Fisher information next to the truth."""
+    truth = np.linalg.det(np.asarray(fisher["truth"]))
+    return {
+        k: float(np.linalg.det(np.asarray(v)) / truth)
+        for k, v in fisher.items()
+        if k not in ("truth", "parameters") and not k.endswith("covariance")
+    }
+
+
+def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, float]) -> dict[str, dict]:
+    """Quality numbers of every method in ``results`` (each as the evaluation notebook wrote it)."""
+    ratios = fisher_ratios(fisher) if fisher and "truth" in fisher else {}
+    base = results.get("histo")
+    out = {}
+    for method, r in results.items():
+        q: dict = {"bias_in_halfwidths": {}, "width_68": {}, "width_95": {}, "width_95_relative_to_histo": {}}
+        excludes = False
+        for name, iv in r["intervals"].items():
+            lo68, hi68 = iv["68"]["low"], iv["68"]["high"]
+            half = 0.5 * (hi68 - lo68)
+            q["bias_in_halfwidths"][name] = (r["best_fit"][name] - sm[name]) / half
+            q["width_68"][name] = hi68 - lo68
+            q["width_95"][name] = iv["95"]["high"] - iv["95"]["low"]
+            if base is not None:
+                b = base["intervals"][name]["95"]
+                q["width_95_relative_to_histo"][name] = q["width_95"][name] / (b["high"] - b["low"])
+            excludes |= not (lo68 <= sm[name] <= hi68)
+        q["excludes_sm_at_68"] = bool(excludes)
+        if "q_at_truth" in r:  # q(SM) - q_min: (distance of the best fit in sigmas)^2 near a quadratic minimum
+            q["q_at_sm"] = r["q_at_truth"]
+            # the SM as good as a best fit far from it: the minimum is a valley (the rate alone constrains only
+            # sigma(theta) = sigma(SM)), and the best fit is one point of it, not an estimate of the truth
+            far = max(abs(b) for b in q["bias_in_halfwidths"].values()) > 0.5
+            q["degenerate_minimum"] = bool(abs(r["q_at_truth"]) < 0.01 and far)
+        q["converged"] = bool(r.get("max_relative_move", 0.0) < CONVERGENCE_LIMIT)
+        if "closure" in r:
+            q["closure_passed"] = bool(r["closure"]["passed"])
+        if method in FISHER_OF and FISHER_OF[method] in ratios:
+            q["fisher_det_relative_to_truth"] = ratios[FISHER_OF[method]]
+        out[method] = q
+    return out

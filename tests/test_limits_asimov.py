@@ -1,0 +1,77 @@
+"""On Asimov data at the SM, the rate and histogram likelihoods must peak at the SM (MadMiner's own Asimov
+data, drawn from other events than its histograms, put the histogram's best fit about a sigma off)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from madminer_notebooks import compat
+from madminer_notebooks.analysis import ColumnarLHEReader
+from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits, open_bins
+from madminer_notebooks.inference.scan import resolve_limits
+
+NAMES = ["CWL2", "CPWL2"]
+GRID = [(-1.5, 3.5), (-2.5, 2.5)]
+
+
+@pytest.fixture(scope="module")
+def combined(setup_file, generate, tmp_path_factory):
+    from madminer.sampling import combine_and_shuffle
+
+    compat.apply()
+    folder = tmp_path_factory.mktemp("asimov")
+    files = []
+    for i, benchmark in enumerate(("sm", "w", "neg_w", "ww", "neg_ww")):
+        lhe, _ = generate(benchmark, 3000, 100 + i)
+        reader = ColumnarLHEReader(str(setup_file))
+        reader.add_sample(str(lhe), sampled_from_benchmark=benchmark)
+        reader.set_smearing(pdgids=[1, 2, 3, 4, 5, 21, -1, -2, -3, -4, -5], energy_resolution_abs=0.0,
+                            energy_resolution_rel=0.1, pt_resolution_abs=None, pt_resolution_rel=None,
+                            eta_resolution_abs=0.1, eta_resolution_rel=0.0, phi_resolution_abs=0.1,
+                            phi_resolution_rel=0.0)  # fmt: skip
+        reader.add_observable("pt_j1", "j[0].pt", required=True)
+        reader.add_observable("dphi_jj", "j[0].deltaphi(j[1]) * (1. if j[0].eta > j[1].eta else -1.)", required=True)
+        reader.add_cut("(a[0] + a[1]).m > 120.")
+        reader.add_cut("(a[0] + a[1]).m < 130.")
+        np.random.seed(i)
+        reader.analyse_samples()
+        reader.save(str(folder / f"{benchmark}.h5"))
+        files.append(str(folder / f"{benchmark}.h5"))
+    np.random.seed(0)
+    combine_and_shuffle(files, str(folder / "combined.h5"))
+    return folder / "combined.h5"
+
+
+def _scan(path, mode, **extra):
+    limits = ConsistentAsymptoticLimits(str(path))
+    common = dict(mode=mode, theta_true=np.zeros(2), grid_resolutions=None, luminosity=300000.0,
+                  include_xsec=True, test_split=0.2, n_asimov=None, sample_only_from_closest_benchmark=False,
+                  return_histos=False, **extra)  # fmt: skip
+    if mode == "histo":
+        *_, histos = limits.expected_limits(**{**common, "return_histos": True}, hist_bins=8,
+                                            thetas_eval=np.zeros((1, 2)), fix_adaptive_binning="center")  # fmt: skip
+        common["hist_bins"] = open_bins(histos[0].edges)
+
+    def log_l(thetas):
+        r = limits.expected_limits(thetas_eval=np.asarray(thetas), **common)
+        return np.asarray(r[3]) + np.asarray(r[4])
+
+    return resolve_limits(log_l, NAMES, GRID, 21, truth=np.zeros(2)), log_l
+
+
+def test_the_histogram_baseline_finds_the_sm_on_sm_asimov_data(combined):
+    scan, _ = _scan(combined, "histo", hist_vars=["pt_j1", "dphi_jj"])
+    result = scan.as_dict()
+    for name in NAMES:
+        iv = result["intervals"][name]["68"]
+        half = 0.5 * (iv["high"] - iv["low"])
+        assert abs(result["best_fit"][name]) < 0.05 * half, (name, result["best_fit"], half)
+        assert iv["low"] < 0 < iv["high"]
+    assert abs(result["q_at_truth"]) < 0.05**2  # q ~ (distance / sigma)^2
+
+
+def test_the_rate_alone_has_the_sm_at_its_minimum(combined):
+    # the rate constrains only sigma(theta) = sigma(SM), a curve through the SM: q(SM) must be its minimum
+    scan, _ = _scan(combined, "rate")
+    assert abs(scan.as_dict()["q_at_truth"]) < 1e-4  # 0.01 sigma
