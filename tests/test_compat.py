@@ -154,3 +154,33 @@ def test_a_missing_delphes_branch_names_the_file_and_branch():
     assert len(tree.array("Event")) == 120
     with pytest.raises(KeyError, match=r"events\.root.*'GenJet\.PT'"):
         tree.array("GenJet.PT")
+
+
+def test_ratio_evaluation_is_identical_with_the_array_path():
+    """Fix 4: the plain path of evaluate_ratio_model builds its tensors at once; same numbers as MadMiner's."""
+    import torch
+    from madminer.ml import ParameterizedRatioEstimator
+    from madminer.utils.ml import eval as ml_eval
+
+    compat.apply()
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x, theta = rng.normal(size=(300, 3)), rng.normal(size=(300, 2))
+    estimator = ParameterizedRatioEstimator(n_hidden=(8,))
+    estimator.train(method="alice", x=x, theta=theta, y=(rng.random(300) < 0.5).astype(float)[:, None],
+                    r_xz=np.exp(rng.normal(size=(300, 1))), n_epochs=1, n_workers=0, verbose="none")  # fmt: skip
+    thetas = rng.normal(size=(4, 2))
+    fast, _ = estimator.evaluate_log_likelihood_ratio(x=x, theta=thetas, test_all_combinations=True)
+    import madminer.ml.parameterized_ratio as module
+
+    patched = module.evaluate_ratio_model
+    module.evaluate_ratio_model = ml_eval.evaluate_ratio_model  # MadMiner's own, row by row
+    try:
+        slow, _ = estimator.evaluate_log_likelihood_ratio(x=x, theta=thetas, test_all_combinations=True)
+    finally:
+        module.evaluate_ratio_model = patched
+    assert patched is not ml_eval.evaluate_ratio_model
+    assert np.array_equal(fast, slow)
+    # the score path still goes through MadMiner's function
+    _, score = estimator.evaluate_log_likelihood_ratio(x=x, theta=thetas, evaluate_score=True)
+    assert score.shape == (4, 300, 2)

@@ -99,8 +99,6 @@ def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
             )
             if bad
         ]
-        if q.get("degenerate_minimum"):
-            flags.append("flat minimum through the SM: the best fit is one point of it")
         for name, iv in s["intervals"].items():
             cells = [
                 method,

@@ -1,14 +1,13 @@
 """The numbers that say whether a method's expected limits can be trusted, on Asimov data at the SM:
 
 - bias: the best fit in units of the 68% CL half-width (0 for a method that finds the truth), and q at the
-  SM above the minimum (0 as well; for the rate alone, whose minimum is a curve through the SM, the only
-  meaningful one);
+  SM above the minimum (0 as well). The rate alone constrains only sigma(theta) = sigma(SM), a curve through
+  the SM: every point of it is a best fit, and the SM, where the likelihood is evaluated too, is reported;
 - the 68%/95% CL widths, and the 95% width relative to the histogram baseline (below 1: the method
   extracts more than the histogram);
 - det I / det I_truth of the Fisher information (1 for a method that captures everything the parton-level
   truth knows);
-- flags: the minimum is degenerate (a valley through the SM, as for the rate alone: then the bias says
-  nothing); the 68% CL interval excludes the SM; the interval ends had not converged (moved by more than 2% of
+- flags: the 68% CL interval excludes the SM; the interval ends had not converged (moved by more than 2% of
   the width in the last refinement); the estimator failed its closure check.
 """
 
@@ -53,10 +52,7 @@ def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, 
         q["excludes_sm_at_68"] = bool(excludes)
         if "q_at_truth" in r:  # q(SM) - q_min: (distance of the best fit in sigmas)^2 near a quadratic minimum
             q["q_at_sm"] = r["q_at_truth"]
-            # the SM as good as a best fit far from it: the minimum is a valley (the rate alone constrains only
-            # sigma(theta) = sigma(SM)), and the best fit is one point of it, not an estimate of the truth
-            far = max(abs(b) for b in q["bias_in_halfwidths"].values()) > 0.5
-            q["degenerate_minimum"] = bool(abs(r["q_at_truth"]) < 0.01 and far)
+
         q["converged"] = bool(r.get("max_relative_move", 0.0) < CONVERGENCE_LIMIT)
         if "closure" in r:
             q["closure_passed"] = bool(r["closure"]["passed"])

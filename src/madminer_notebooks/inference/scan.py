@@ -4,8 +4,8 @@ finer scans of that region until the interval ends stop moving.
 The likelihood is a black box here (``log_likelihood(thetas) -> log L``, in practice MadMiner's
 ``expected_limits(..., thetas_eval=thetas)``), evaluated on regular grids:
 
-1. the coarse grid of ``evaluation.grid`` / ``evaluation.resolution`` locates the minimum and the 95% CL
-   region (and feeds the p-value maps);
+1. the coarse grid of ``evaluation.grid`` / ``evaluation.resolution`` locates the 95% CL region (the grid
+   points within the 95% threshold of the lowest one, plus a step on each side) and feeds the p-value maps;
 2. a fine grid of ``fine_points`` x ``fine_points`` over that region with a margin gives best fit and
    intervals (quadratic reading between points, :mod:`.intervals`);
 3. the region is scanned again, finer, around the new intervals; the move of each end in this last step,
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .intervals import GridValues, best_fit, summarise
+from .intervals import THRESHOLDS, GridValues, best_fit, profile, summarise
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,19 @@ def _region(summary: dict, names: list[str], margin: float) -> list[tuple[float,
     return box
 
 
-def _summarise_at_minimum(log_likelihood, g: GridValues, names: list[str], offset: float) -> dict:
-    """Summary whose minimum is the likelihood evaluated at the quadratic estimate of the best fit (a
-    quadratic fitted to a flat valley can dip below it), or the lowest grid point if that is lower."""
+def _summarise_at_minimum(
+    log_likelihood, g: GridValues, names: list[str], offset: float, extra: tuple[np.ndarray, float] | None
+) -> dict:
+    """Summary whose minimum is the lowest q among the points where the likelihood was evaluated: the
+    quadratic estimate of the best fit (evaluated there: a quadratic fitted to a flat valley can dip below
+    the likelihood), the lowest grid point, and ``extra`` (theta, q) if given."""
     theta, _ = best_fit(g)
-    q_there = float(_evaluate(log_likelihood, GridValues(g.axes, np.zeros((1, 1))), theta[np.newaxis, :])[0]) - offset
+    q_there = float(_evaluate(log_likelihood, g, theta[np.newaxis, :])[0]) - offset
     i, j = np.unravel_index(int(np.argmin(g.q)), g.q.shape)
-    if q_there > g.q[i, j]:
-        theta, q_there = np.array([g.axes[0][i], g.axes[1][j]]), float(g.q[i, j])
-    return summarise(g, names, (theta, q_there))
+    candidates = [(theta, q_there), (np.array([g.axes[0][i], g.axes[1][j]]), float(g.q[i, j]))]
+    if extra is not None:
+        candidates.append(extra)
+    return summarise(g, names, min(candidates, key=lambda c: c[1]))
 
 
 def resolve_limits(
@@ -98,30 +102,40 @@ def resolve_limits(
     resolution: int,
     fine_points: int = 15,
     tolerance: float = 0.005,
-    max_rounds: int = 4,
+    max_rounds: int = 5,
     margin: float = 0.25,
     truth: np.ndarray | None = None,
 ) -> ScanResult:
     """Best fit and 68%/95% CL intervals of ``log_likelihood`` (a function of an (n, 2) array of points);
-    with ``truth``, also q there (0 for an unbiased likelihood on Asimov data of the truth)."""
+    with ``truth``, also q there (0 for an unbiased likelihood on Asimov data of the truth; the truth is then
+    one of the candidates for the minimum, which matters where the minimum is a flat valley)."""
     coarse = _grid(ranges, resolution)
     m2logl = _evaluate(log_likelihood, coarse)
     offset = float(m2logl.min())
     coarse = GridValues(coarse.axes, m2logl - offset)
-    summary = summarise(coarse, names)
-    for name in names:
-        iv = summary["intervals"][name]["95"]
-        if iv["open_low"] or iv["open_high"]:
-            raise RegionAtGridEdge(
-                f"the 95% CL region in {name} reaches the edge of the evaluation grid {ranges[names.index(name)]}:"
-                f" widen evaluation.grid.{name}"
-            )
     result = ScanResult(names, coarse, log_l_offset=offset)
-    box = _region(summary, names, margin)
+    box = _coarse_box(coarse, names, ranges)
+    at_truth = None
+    if truth is not None:
+        truth = np.asarray(truth, dtype=float)
+        at_truth = (truth, float(_evaluate(log_likelihood, coarse, truth[np.newaxis, :])[0]) - offset)
+    summary: dict = {}
     for _ in range(max_rounds):
         fine = _grid(box, fine_points)
         fine = GridValues(fine.axes, _evaluate(log_likelihood, fine) - offset)
-        new = _summarise_at_minimum(log_likelihood, fine, names, offset)
+        try:
+            new = _summarise_at_minimum(log_likelihood, fine, names, offset, at_truth)
+        except ValueError:  # an interval narrower than a step of this grid: zoom in on the minimum
+            i, j = np.unravel_index(int(np.argmin(fine.q)), fine.q.shape)
+            steps = [(a[1] - a[0]) * 2 for a in fine.axes]
+            centre = (fine.axes[0][i], fine.axes[1][j])
+            box = [(c - s, c + s) for c, s in zip(centre, steps, strict=True)]
+            continue
+        if not summary:  # the first fine scan: its intervals are what later rounds are compared with
+            result.fine.append(fine)
+            summary = new
+            box = _region(new, names, margin)
+            continue
         result.fine.append(fine)
         opened = [
             n for n in names for cl in ("68", "95") for end in ("low", "high") if new["intervals"][n][cl][f"open_{end}"]
@@ -142,10 +156,27 @@ def resolve_limits(
         box = _region(new, names, margin)
     if not result.summary:
         raise RegionAtGridEdge("the 95% CL region kept leaving the refinement box: the likelihood is not regular")
-    if truth is not None:
-        q_truth = float(_evaluate(log_likelihood, coarse, np.asarray(truth, dtype=float)[np.newaxis, :])[0])
-        result.summary["q_at_truth"] = q_truth - offset - result.summary["q_min"]
+    if at_truth is not None:
+        result.summary["q_at_truth"] = at_truth[1] - result.summary["q_min"]
     return result
+
+
+def _coarse_box(coarse: GridValues, names: list[str], ranges: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A box that holds the 95% CL region: the grid points whose profile lies within the 95% threshold of the
+    lowest grid point, and one step more on each side (the continuous minimum is lower still, so the true
+    region lies inside). A region that reaches the grid's edge is an error."""
+    box = []
+    level = float(coarse.q.min()) + THRESHOLDS["95"]
+    for axis, name in enumerate(names):
+        values, prof = profile(coarse, axis)
+        inside = np.flatnonzero(prof <= level)
+        if inside[0] == 0 or inside[-1] == len(values) - 1:
+            raise RegionAtGridEdge(
+                f"the 95% CL region in {name} reaches the edge of the evaluation grid {ranges[axis]}:"
+                f" widen evaluation.grid.{name}"
+            )
+        box.append((float(values[inside[0] - 1]), float(values[inside[-1] + 1])))
+    return box
 
 
 def _moves(old: dict, new: dict, names: list[str]) -> dict:
