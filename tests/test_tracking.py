@@ -122,9 +122,12 @@ def test_training_and_evaluation_runs_carry_params_epoch_histories_and_artifacts
             assert [m.step for m in history] == list(range(1, epochs + 1))  # one point per epoch
             assert np.allclose([m.value for m in history], losses[key], rtol=0, atol=1e-12)
         model = {a.path for a in c.list_artifacts(run.info.run_id, "model")}
-        assert {"model/estimator_settings.json", "model/estimator_state_dict.pt", "model/losses.json"} <= model
-        local = c.download_artifacts(run.info.run_id, "model/estimator_state_dict.pt", str(run_dir.parent))
-        saved = (run_dir / "models" / method / "estimator_state_dict.pt").read_bytes()
+        # SALLY is an ensemble: MadMiner saves ensemble/ensemble.json and one estimator_I_* set per member
+        prefix = "model/ensemble/estimator_0_" if method == "sally" else "model/estimator_"
+        folder = {a.path for a in c.list_artifacts(run.info.run_id, prefix.rsplit("/", 1)[0])}
+        assert {prefix + "settings.json", prefix + "state_dict.pt"} <= folder and "model/losses.json" in model
+        local = c.download_artifacts(run.info.run_id, prefix + "state_dict.pt", str(run_dir.parent))
+        saved = (run_dir / "models" / method / (prefix.removeprefix("model/") + "state_dict.pt")).read_bytes()
         assert hashlib.sha256(Path(local).read_bytes()).digest() == hashlib.sha256(saved).digest()
         assert f"loss_{method}.png" in {a.path for a in c.list_artifacts(run.info.run_id)}
 
