@@ -69,6 +69,19 @@ class EventChunk:
     def n(self) -> int:
         return len(self.present)
 
+    @classmethod
+    def from_arrays(cls, first_event: int, weights: dict, arrays: dict[str, np.ndarray], present: np.ndarray,
+                    header: np.ndarray) -> EventChunk:  # fmt: skip
+        """From padded (n, k) particle arrays and the (n, 4) header numbers NUP, SCALUP, AQEDUP, AQCDUP."""
+        return cls(
+            first_event=first_event,
+            weights=weights,
+            pdgid=arrays["pdgid"].astype(np.int64),
+            **{name: arrays[name] for name in ("px", "py", "pz", "e", "spin")},
+            present=present,
+            globals={name: header[:, j] for j, name in enumerate(("n_particles", "scale", "alpha_qed", "alpha_qcd"))},
+        )
+
 
 @dataclass(frozen=True)
 class RunCard:
@@ -257,23 +270,7 @@ def _parse_plain(
     xwgtup = np.array([float(t.split(None, 3)[2]) for t in texts])
     weights = {sampling_benchmark: xwgtup}
     weights.update(_rwgt_weights(buf, np.array([m.start() for m in matches]), path, first_event))
-    return EventChunk(
-        first_event=first_event,
-        weights=weights,
-        pdgid=cols["pdgid"].astype(np.int64),
-        px=cols["px"],
-        py=cols["py"],
-        pz=cols["pz"],
-        e=cols["e"],
-        spin=cols["spin"],
-        present=present,
-        globals={
-            "n_particles": table[header_rows, 0],
-            "scale": table[header_rows, 3],
-            "alpha_qed": table[header_rows, 4],
-            "alpha_qcd": table[header_rows, 5],
-        },
-    )
+    return EventChunk.from_arrays(first_event, weights, cols, present, table[header_rows][:, [0, 3, 4, 5]])
 
 
 def _rwgt_weights(buf: bytes, starts: np.ndarray, path: Path, first_event: int) -> dict[str, np.ndarray]:
@@ -359,19 +356,8 @@ def _parse_exact(buf: bytes, path: Path, sampling_benchmark: str, first_event: i
             for name, value in zip(("pdgid", "px", "py", "pz", "e", "spin"), (pdgid, px, py, pz, e, spin), strict=True):
                 arrays[name][i, j] = value
             present[i, j] = True
-    g = np.array(globs, dtype=float).reshape(n, 4)
-    return EventChunk(
-        first_event=first_event,
-        weights={name: np.array([w[name] for w in weights]) for name in (weights[0] if weights else {})},
-        pdgid=arrays["pdgid"].astype(np.int64),
-        px=arrays["px"],
-        py=arrays["py"],
-        pz=arrays["pz"],
-        e=arrays["e"],
-        spin=arrays["spin"],
-        present=present,
-        globals={name: g[:, j] for j, name in enumerate(("n_particles", "scale", "alpha_qed", "alpha_qcd"))},
-    )
+    by_name = {name: np.array([w[name] for w in weights]) for name in (weights[0] if weights else {})}
+    return EventChunk.from_arrays(first_event, by_name, arrays, present, np.array(globs, dtype=float).reshape(n, 4))
 
 
 def _event_exact(event: ET.Element, sampling_benchmark: str) -> tuple[list[tuple], dict[str, float], tuple]:

@@ -127,29 +127,15 @@ class ColumnarLHEReader(LHEReader):
 
     # --- MadMiner's hook --------------------------------------------------------------------------------
 
-    def _parse_sample(
-        self,
-        is_background,
-        k_factor,
-        lhe_file,
-        parse_events_as_xml,
-        reference_benchmark,
-        sampling_benchmark,
-        sample_syst_names,
-    ):
+    def _parse_sample(self, *args):
+        """MadMiner's per-file hook, called as ``(is_background, k_factor, lhe_file, parse_events_as_xml,
+        reference_benchmark, sampling_benchmark, sample_syst_names)``."""
+        is_background, k_factor, lhe_file, _, _, sampling_benchmark, sample_syst_names = args
         reason = self._fallback_reason(sample_syst_names)
         if reason is not None:
             log.warning("%s: read by MadMiner's per-event LHE parser, because %s", lhe_file, reason)
             self.fallbacks.append((str(lhe_file), reason))
-            return super()._parse_sample(
-                is_background,
-                k_factor,
-                lhe_file,
-                parse_events_as_xml,
-                reference_benchmark,
-                sampling_benchmark,
-                sample_syst_names,
-            )
+            return super()._parse_sample(*args)
         observations, weights = self._parse_file(Path(lhe_file), sampling_benchmark, is_background, k_factor)
         if observations is None:
             log.warning("No remaining events in this LHE file, skipping it")
