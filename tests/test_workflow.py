@@ -61,7 +61,7 @@ def test_drivers_reana_validates_the_submitted_copy_and_checks_the_params(workfl
                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     assert ok.returncode == 0 and ok.stdout.count("SUCCESS") == 4, ok.stdout + ok.stderr
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "params" / "quick.yaml").read_text().replace("epochs: 8", "epochs: eight"))
+    bad.write_text(re.sub(r"epochs: \d+", "epochs: eight", (ROOT / "params" / "quick.yaml").read_text()))
     proc = subprocess.run([str(ROOT / "drivers" / "reana"), "validate", "--params", str(bad)],
                           capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     assert proc.returncode == 2 and "bad.yaml" in proc.stderr and "training.epochs" in proc.stderr, proc.stderr
@@ -204,7 +204,7 @@ def test_combined_workflow_reproduces_the_papermill_driver(runs):
     for plot in ("limits.png", "p_values.png", "cross_sections.png"):
         assert (work_dir / "ml" / "plotting" / "plots" / plot).stat().st_size > 5000
     # inputs are links into the upstream steps' folders, not copies
-    model = work_dir / "ml" / "evaluation_0" / "models" / "sally" / "estimator_state_dict.pt"
+    model = work_dir / "ml" / "evaluation_0" / "models" / "sally" / "ensemble" / "estimator_0_state_dict.pt"
     assert model.is_symlink() and model.resolve().is_relative_to(work_dir / "ml" / "training_0")
     assert "summary: " + str(work_dir / "summary.json") in proc.stderr
 

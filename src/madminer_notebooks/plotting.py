@@ -53,3 +53,30 @@ def contour_panel(ax: plt.Axes, theta_grid: np.ndarray, q: np.ndarray, name: str
     ax.plot([], [], color=style["color"], label=style["label"])
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
+
+
+def fisher_ellipse(matrix: np.ndarray, points: int = 400) -> np.ndarray:
+    """Points (2, n) of the ellipse dtheta^T I dtheta = 1 around the SM: the expected 68% region (one
+    parameter at a time) that the Fisher information ``I`` alone allows. A direction without information
+    gives a very long ellipse (a band on the plot)."""
+    w, v = np.linalg.eigh(np.asarray(matrix, dtype=float))
+    t = np.linspace(0.0, 2.0 * np.pi, points)
+    return v @ (np.stack([np.cos(t), np.sin(t)]) / np.sqrt(np.clip(w, 1e-12, None))[:, None])
+
+
+def fisher_panel(ax: plt.Axes, matrices: dict[str, np.ndarray], labels: dict[str, str],
+                 covariance: dict[str, np.ndarray] | None = None, seed: int = 0) -> None:  # fmt: skip
+    """Fisher ellipses of several approaches on one axis; an approach with a covariance of its information
+    (SALLY's ensemble) gets a light band of ellipses drawn from it."""
+    rng = np.random.default_rng(seed)
+    for i, (name, m) in enumerate(matrices.items()):
+        color = f"C{i}"
+        if covariance and name in covariance:
+            cov = np.asarray(covariance[name]).reshape(4, 4)
+            for draw in rng.multivariate_normal(np.asarray(m).ravel(), cov, size=60, check_valid="ignore"):
+                sample = draw.reshape(2, 2)
+                sample = 0.5 * (sample + sample.T)
+                if np.all(np.linalg.eigvalsh(sample) > 0):
+                    ax.plot(*fisher_ellipse(sample), color=color, alpha=0.06, lw=2)
+        ax.plot(*fisher_ellipse(m), color=color, lw=1.6, label=labels.get(name, name))
+    ax.plot([0], [0], "k*", label="SM")
