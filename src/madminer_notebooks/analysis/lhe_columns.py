@@ -92,9 +92,9 @@ class RunCard:
 
 
 class _GzipStream:
-    """A gzipped file's bytes through zlib directly: Python's ``gzip`` module reads in small pieces and costs
-    seven times zlib's own decompression here. Handles concatenated gzip members; zlib checks each member's
-    CRC, and a stream that ends inside a member is an error."""
+    """A gzipped file's bytes through zlib directly, in 4 MB reads (Python's ``gzip`` module reads small pieces
+    and took 0.66 s for the 135 MB of 10^5 events where zlib itself takes 0.46 s). Handles concatenated gzip
+    members; zlib checks each member's CRC, and a stream that ends inside a member is an error."""
 
     def __init__(self, path: Path, block: int = 4 << 20):
         self._file = open(path, "rb")  # noqa: SIM115 (closed in close())
