@@ -64,60 +64,6 @@ class Col:
         with np.errstate(all="ignore"):
             return Col(np.asarray(op(a, b)), ok, py)
 
-    def __add__(self, o):
-        return self._binary(o, np.add)
-
-    def __radd__(self, o):
-        return self._binary(o, np.add, True)
-
-    def __sub__(self, o):
-        return self._binary(o, np.subtract)
-
-    def __rsub__(self, o):
-        return self._binary(o, np.subtract, True)
-
-    def __mul__(self, o):
-        return self._binary(o, np.multiply)
-
-    def __rmul__(self, o):
-        return self._binary(o, np.multiply, True)
-
-    def __truediv__(self, o):
-        return self._binary(o, np.true_divide, zero_check=True)
-
-    def __rtruediv__(self, o):
-        return self._binary(o, np.true_divide, True, zero_check=True)
-
-    def __floordiv__(self, o):
-        return self._binary(o, np.floor_divide, zero_check=True)
-
-    def __rfloordiv__(self, o):
-        return self._binary(o, np.floor_divide, True, zero_check=True)
-
-    def __mod__(self, o):
-        return self._binary(o, np.mod, zero_check=True)
-
-    def __rmod__(self, o):
-        return self._binary(o, np.mod, True, zero_check=True)
-
-    def __pow__(self, o):
-        return self._binary(o, np.power)
-
-    def __rpow__(self, o):
-        return self._binary(o, np.power, True)
-
-    def __lt__(self, o):
-        return self._binary(o, np.less)
-
-    def __le__(self, o):
-        return self._binary(o, np.less_equal)
-
-    def __gt__(self, o):
-        return self._binary(o, np.greater)
-
-    def __ge__(self, o):
-        return self._binary(o, np.greater_equal)
-
     def __eq__(self, o):  # type: ignore[override]
         return self._binary(o, np.equal)
 
@@ -134,6 +80,29 @@ class Col:
         return Col(np.abs(self.v), self.ok, self.py)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _operator(op: Callable, reverse: bool = False, zero_check: bool = False) -> Callable:
+    def method(self: Col, other: Any) -> Col:
+        return self._binary(other, op, reverse, zero_check)
+
+    return method
+
+
+# Python's arithmetic and comparisons on columns; divisions fail where Python raises ZeroDivisionError
+for _name, _op, _zero in (
+    ("add", np.add, False),
+    ("sub", np.subtract, False),
+    ("mul", np.multiply, False),
+    ("truediv", np.true_divide, True),
+    ("floordiv", np.floor_divide, True),
+    ("mod", np.mod, True),
+    ("pow", np.power, False),
+):
+    setattr(Col, f"__{_name}__", _operator(_op, zero_check=_zero))
+    setattr(Col, f"__r{_name}__", _operator(_op, reverse=True, zero_check=_zero))
+for _name, _op in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)):
+    setattr(Col, f"__{_name}__", _operator(_op))
 
 
 def _is_python(x: Any) -> bool:
@@ -308,21 +277,19 @@ def _make_helpers(n: int) -> dict[str, Callable]:
         tv = _truth(t)
         return Col(np.where(tv, b.v, o.v), t.ok & np.where(tv, b.ok, o.ok), b.py and o.py)
 
-    def and_(*values):
-        acc = _col(values[0], n)
-        for v in values[1:]:
-            nxt = _col(v, n)
-            tv = _truth(acc)
-            acc = Col(np.where(tv, nxt.v, acc.v), acc.ok & (~tv | nxt.ok), acc.py and nxt.py)
-        return acc
+    def boolean(go_on_if: bool):
+        """Python's ``and`` (``go_on_if=True``) or ``or``: the next value is taken where the previous one's
+        truth is ``go_on_if``, else the previous one stands (and the next need not exist there)."""
 
-    def or_(*values):
-        acc = _col(values[0], n)
-        for v in values[1:]:
-            nxt = _col(v, n)
-            tv = _truth(acc)
-            acc = Col(np.where(tv, acc.v, nxt.v), acc.ok & (tv | nxt.ok), acc.py and nxt.py)
-        return acc
+        def f(*values):
+            acc = _col(values[0], n)
+            for v in values[1:]:
+                nxt = _col(v, n)
+                go_on = _truth(acc) == go_on_if
+                acc = Col(np.where(go_on, nxt.v, acc.v), acc.ok & (~go_on | nxt.ok), acc.py and nxt.py)
+            return acc
+
+        return f
 
     def not_(x):
         c = _col(x, n)
@@ -353,8 +320,8 @@ def _make_helpers(n: int) -> dict[str, Callable]:
 
     return {
         "__where__": where,
-        "__and__": and_,
-        "__or__": or_,
+        "__and__": boolean(True),
+        "__or__": boolean(False),
         "__not__": not_,
         "__len__": length,
         "__min__": extreme(np.minimum),

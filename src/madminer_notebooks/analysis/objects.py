@@ -79,6 +79,14 @@ def _tag_ids() -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
     return frozenset(B_PDG_IDS), frozenset(T_PDG_IDS), frozenset(TAU_PDG_IDS)
 
 
+def _pdgid_tags(pdgid: np.ndarray) -> dict[str, np.ndarray]:
+    """MadMiner's ``set_pdgid`` tags: b if the id is a b quark, else t if a top, else tau if a tau."""
+    b_ids, t_ids, tau_ids = _tag_ids()
+    is_b = np.isin(pdgid, list(b_ids))
+    is_t = np.isin(pdgid, list(t_ids)) & ~is_b
+    return {"b_tag": is_b, "t_tag": is_t, "tau_tag": np.isin(pdgid, list(tau_ids)) & ~is_b & ~is_t}
+
+
 def _lookup(pdgid: np.ndarray, fn) -> np.ndarray:
     values = np.zeros(pdgid.shape)
     for pid in np.unique(pdgid):
@@ -126,6 +134,8 @@ def smear(chunk: EventChunk, resolutions: dict[str, dict[Any, Resolution]]) -> t
         sel = kept & np.isin(chunk.pdgid, pids)
         if None in e_r and None in pt_r:
             raise RuntimeError("Cannot derive both pT and energy from on-shell conditions!")
+        if None in e_r:  # MadMiner then keeps (pt, phi, eta, m) coordinates: see ColumnarLHEReader's fallback
+            raise NotImplementedError("energy derived from pT and mass")
         min_e = m if None in pt_r else 0.0
         if None not in e_r:
             e = np.where(sel, _smear(e_true, e_r, sel, min_e), e)
@@ -133,8 +143,6 @@ def smear(chunk: EventChunk, resolutions: dict[str, dict[Any, Resolution]]) -> t
             pt = np.where(sel, _smear(pt_true, pt_r, sel, 0.0), pt)
         eta = np.where(sel, _smear(eta_true, eta_r, sel, None), eta)
         phi = np.where(sel, _smear(phi_true, phi_r, sel, None), phi)
-        if None in e_r:  # MadMiner then keeps (pt, phi, eta, m) coordinates: see ColumnarLHEReader's fallback
-            raise NotImplementedError("energy derived from pT and mass")
         if None in pt_r:
             with np.errstate(invalid="ignore"):
                 derived = np.where(e > m, (e**2 - m**2) ** 0.5 / np.cosh(eta), 0.0)
@@ -163,12 +171,11 @@ def build_namespace(
     smeared, kept, pdgid = smear(chunk, resolutions)
     n = chunk.n
     coords = {"pt": smeared.pt, "phi": smeared.phi, "eta": smeared.eta, "e": smeared.E}
-    b_ids, t_ids, tau_ids = _tag_ids()
     charge = _lookup(pdgid, _charge)
     abs_id = np.abs(pdgid)
-    is_b = np.isin(pdgid, list(b_ids))
-    is_t = np.isin(pdgid, list(t_ids))
-    is_tau = np.isin(pdgid, list(tau_ids))
+    tags = _pdgid_tags(pdgid)
+    # jets: set_tags(False, True, False) for b, (False, False, True) for t, overriding set_pdgid's tags
+    jet_tags = {"b_tag": abs_id == 5, "t_tag": abs_id == 6, "tau_tag": np.zeros_like(abs_id, dtype=bool)}
     namespace: dict[str, Any] = {}
 
     def collection(member: np.ndarray, ordered: bool, jets: bool = False) -> Collection:
@@ -179,19 +186,8 @@ def build_namespace(
         width = int(count.max()) if n else 0
         order = order[:, :width]
         c = _gather(coords, order)
-        aux = {
-            "pdgid": np.take_along_axis(pdgid, order, axis=1),
-            "charge": np.take_along_axis(charge, order, axis=1),
-            "b_tag": np.take_along_axis(is_b | (jets & (abs_id == 5)), order, axis=1),
-            "t_tag": np.take_along_axis((is_t & ~is_b) | (jets & (abs_id == 6)), order, axis=1),
-            "tau_tag": np.take_along_axis(is_tau & ~is_b & ~is_t, order, axis=1),
-            "spin": None,  # MadMiner's smeared particles have no spin
-        }
-        if jets:  # set_tags(False, True, False) for b, (False, False, True) for t: it overrides set_pdgid's
-            a = np.take_along_axis(abs_id, order, axis=1)
-            aux["b_tag"] = a == 5
-            aux["t_tag"] = a == 6
-            aux["tau_tag"] = np.zeros_like(aux["b_tag"])
+        aux = _gather({"pdgid": pdgid, "charge": charge, **(jet_tags if jets else tags)}, order)
+        aux["spin"] = None  # MadMiner's smeared particles have no spin
         return Collection(_vector_from(c["pt"], c["phi"], c["eta"], c["e"]), count, aux)
 
     for name, ids in GROUPS.items():
@@ -211,7 +207,6 @@ def build_namespace(
 
 def _truth_collection(chunk: EventChunk) -> Collection:
     """MadMiner's ``p_truth``: the status-1 particles as read, in file order, with their spins."""
-    b_ids, t_ids, tau_ids = _tag_ids()
     truth = chunk.present
     order = np.argsort(~truth, axis=1, kind="stable")
     width = int(truth.sum(axis=1).max()) if chunk.n else 0
@@ -224,9 +219,7 @@ def _truth_collection(chunk: EventChunk) -> Collection:
         {
             "pdgid": t_pdgid,
             "charge": _lookup(t_pdgid, _charge),
-            "b_tag": np.isin(t_pdgid, list(b_ids)),
-            "t_tag": np.isin(t_pdgid, list(t_ids)) & ~np.isin(t_pdgid, list(b_ids)),
-            "tau_tag": np.isin(t_pdgid, list(tau_ids)) & ~np.isin(t_pdgid, list(b_ids | t_ids)),
+            **_pdgid_tags(t_pdgid),
             "spin": np.take_along_axis(chunk.spin, order, axis=1),
         },
     )

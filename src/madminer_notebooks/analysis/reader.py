@@ -104,16 +104,17 @@ class ColumnarLHEReader(LHEReader):
         except ExpressionError as err:
             raise AnalysisError(f"{kind} {name!r} = {source!r}: {err}") from None
 
-    def _fallback_reason(self, sample_syst_names: Any) -> str | None:
+    def _columnar_plan(self, sample_syst_names: Any) -> tuple[tuple | None, str | None]:
+        """(compiled observables, cuts and efficiencies, None), or (None, the reason MadMiner's parser must
+        read the file)."""
         if sample_syst_names:
-            return "systematics (nuisance weights) are read by MadMiner's parser"
+            return None, "systematics (nuisance weights) are read by MadMiner's parser"
         if any(None in r for pid, r in self.energy_resolution.items() if pid != "met"):
-            return "an energy derived from pT and mass (energy_resolution None) keeps MadMiner's own particles"
+            return None, "an energy derived from pT and mass (energy_resolution None) keeps MadMiner's own particles"
         try:
-            self._compiled()
+            return self._compiled(), None
         except NotVectorisable as err:
-            return str(err)
-        return None
+            return None, str(err)
 
     def check_expressions(self) -> None:
         """Compile every observable, cut and efficiency and evaluate them on a synthetic event with two jets and
@@ -131,12 +132,12 @@ class ColumnarLHEReader(LHEReader):
         """MadMiner's per-file hook, called as ``(is_background, k_factor, lhe_file, parse_events_as_xml,
         reference_benchmark, sampling_benchmark, sample_syst_names)``."""
         is_background, k_factor, lhe_file, _, _, sampling_benchmark, sample_syst_names = args
-        reason = self._fallback_reason(sample_syst_names)
-        if reason is not None:
+        compiled, reason = self._columnar_plan(sample_syst_names)
+        if compiled is None:
             log.warning("%s: read by MadMiner's per-event LHE parser, because %s", lhe_file, reason)
             self.fallbacks.append((str(lhe_file), reason))
             return super()._parse_sample(*args)
-        observations, weights = self._parse_file(Path(lhe_file), sampling_benchmark, is_background, k_factor)
+        observations, weights = self._parse_file(Path(lhe_file), compiled, sampling_benchmark, is_background, k_factor)
         if observations is None:
             log.warning("No remaining events in this LHE file, skipping it")
             return None, None, 0
@@ -144,7 +145,9 @@ class ColumnarLHEReader(LHEReader):
 
     # --- the columnar parse ---------------------------------------------------------------------------
 
-    def _parse_file(self, path: Path, sampling_benchmark: str, is_background: bool, k_factor: float | None):
+    def _parse_file(
+        self, path: Path, compiled: tuple, sampling_benchmark: str, is_background: bool, k_factor: float | None
+    ):
         card = read_run_card(path)
         k_factor = 1.0 if k_factor is None else k_factor
         if card.norm_is_average is None:
@@ -153,7 +156,7 @@ class ColumnarLHEReader(LHEReader):
             if card.nevents is None:
                 raise LHEFormatError(f"{path}: event_norm = average, but the run card has no nevents")
             k_factor = k_factor / card.nevents
-        observables, cuts, effs = self._compiled()
+        observables, cuts, effs = compiled
         obs_parts: list[np.ndarray] = []
         weight_parts: list[np.ndarray] = []
         weight_names: list[str] | None = None
@@ -210,8 +213,7 @@ class ColumnarLHEReader(LHEReader):
             default = obs.val_default if obs.val_default is not None else np.nan
             values[:, i] = np.where(col.ok, col.v, default)
             passed = np.where(col.ok, passed, not obs.is_required)  # MadMiner: the last failure decides
-            namespace_value = Col(values[:, i], np.ones(n, dtype=bool))
-            namespace[name] = namespace_value  # cuts see the observables by name, as in MadMiner
+            namespace[name] = Col(values[:, i], np.ones(n, dtype=bool))  # cuts see observables by name
         cuts_pass = np.ones(n, dtype=bool)
         for j, (cut, expr) in enumerate(cuts):
             col = self._evaluate(expr, namespace, n, path, chunk, f"cut {cut.val_expression!r}")
@@ -269,8 +271,9 @@ class _Stats:
     def report(self, cuts: list, efficiencies: list) -> None:
         for p, f, cut in zip(self.cut_pass, self.cut_fail, cuts, strict=True):
             log.info("  %s / %s events pass cut %s", p, p + f, cut)
-        for p, f, eff in zip(self.eff_pass, self.eff_fail, efficiencies, strict=True):
+        for p, f, total, eff in zip(self.eff_pass, self.eff_fail, self.eff_sum, efficiencies, strict=True):
             log.info("  %s / %s events pass efficiency %s", p, p + f, eff)
+            log.info("  average efficiency for %s is %s", eff, total / (p + f) if p + f else float("nan"))
         if self.negative:
             log.warning("  %s events contain negative weights", self.negative)
 
