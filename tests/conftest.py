@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -113,3 +114,54 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(command: list[str], ready_url: str, log_file: Path, timeout: float = 300.0, env: dict | None = None):
+    """Start a server (MLflow, JupyterLab) in a process group of its own; yield once ``ready_url`` answers 200.
+
+    The whole group (the server and its workers) is stopped on every way out: the end of the tests, a
+    server that never became ready, a test that failed or was interrupted. The readiness wait is long
+    because on a loaded machine MLflow alone took over two minutes to start.
+    """
+    import signal
+    import time
+    import urllib.request
+
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **(env or {})})  # fmt: skip
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(ready_url, timeout=5) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    state = f"exited with {proc.returncode}" if proc.poll() is not None else f"not ready in {timeout} s"
+                    raise RuntimeError(f"{command[0]} {state}:\n{log_file.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield proc
+        finally:
+            for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=wait)
+                    # the leader is gone; members of its group may not be
+                    os.killpg(proc.pid, 0)
+                except (subprocess.TimeoutExpired, ProcessLookupError):
+                    pass

@@ -4,6 +4,7 @@ reruns after a parameter change, failure reporting and interruption."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -170,7 +171,7 @@ def test_failure_names_stage_cell_and_error_and_keeps_finished_work(chain, tmp_p
     _, run_dir, _, _ = chain
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    empty_window = write_params(tmp_path, {"analysis.cuts": {"m_aa": [200.0, 210.0], "pt_j1_min": 30.0}})
+    empty_window = write_params(tmp_path, {"analysis.cuts": {"m_aa": [120.0, 130.0], "pt_j1_min": 6000.0}})
     proc = drive(empty_window, copy, "--stages", "..analysis")
     assert proc.returncode == 1
     message = proc.stderr
@@ -204,3 +205,37 @@ def test_interrupted_stage_is_redone_and_earlier_ones_are_not(chain, tmp_path):
     assert {"setup", "sampling", "combine"} <= skipped(again)
     assert {f"training-{m}" for m in ("sally", "alice", "alices")} <= ran(again) | skipped(again)
     assert any(name.startswith("training-") for name in ran(again))
+
+
+def test_ctrl_c_mid_analysis_stops_within_seconds_and_records_nothing(chain, tmp_path):
+    """SIGINT as ``timeout -s INT`` and shells send it (to the driver, then to its whole process group): the
+    second signal must not abandon the cleanup, and the running analyses must not be recorded as done."""
+    _, run_dir, _, _ = chain
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    changed = write_params(tmp_path, {"analysis.cuts": {"m_aa": [120.0, 130.0], "pt_j1_min": 31.0}})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(changed), "--run-dir", str(copy)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=default_sigint,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((copy / "notebooks").glob(".analysis-*.running.ipynb")):
+        time.sleep(0.1)
+    time.sleep(2.0)  # inside the analysis cells
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    latency = time.monotonic() - sent
+    assert proc.returncode == 130, err[-2000:]
+    assert latency < 10.0, f"Ctrl-C took {latency:.1f} s"
+    records = json.loads((copy / "manifest.json").read_text())["executions"]
+    assert not [name for name in records if name.startswith("analysis-")], sorted(records)
+    assert {"setup", "generation-sm-0"} <= set(records)
+    assert not list((copy / "notebooks").glob(".*running*"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -286,3 +287,17 @@ def test_a_real_madgraph_file_missing_a_weight_names_the_event(tmp_path):
     line = text[:second].count("\n") + 1
     with pytest.raises(EventFileError, match=rf"w\.lhe: event 2 \(line {line}\): no weight for benchmark 'neg_w'"):
         check_event_file(broken, SETUP_BENCHMARKS, "w")
+
+
+def test_a_cut_off_gzip_file_names_the_last_whole_event(generate, tmp_path):
+    source, _ = generate("ww", 300, seed=21)
+    whole = to_madgraph_style(source, tmp_path / "whole.lhe.gz")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.lhe.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        EventFileError, match=r"cut\.lhe\.gz: cannot be read to the end .*breaks off after event (\d+)"
+    ) as info:
+        check_event_file(cut, SETUP_BENCHMARKS, "ww")
+    last = int(re.search(r"after event (\d+)", str(info.value))[1])
+    assert 50 < last < 250  # half the compressed bytes hold about half of the 300 events

@@ -57,3 +57,59 @@ def test_setup_notebook_runs_on_its_own_defaults(tmp_path):
     run = tmp_path / "runs" / "interactive"
     assert (run / "data" / "setup.h5").stat().st_size > 0
     assert (run / "plots" / "morphing_basis.png").stat().st_size > 0
+
+
+#: The clean filter that drivers/ensure-env configures for .gitattributes (same options).
+STRIP = ["-m", "nbstripout", "--keep-id", "--extra-keys", "metadata.language_info.version", "-t"]
+
+
+def _strip(text: str) -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, *STRIP], input=text, capture_output=True, text=True, check=True).stdout
+
+
+def _as_saved_by_jupyterlab(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """What JupyterLab writes after a person ran every cell: outputs, counts, the kernel's language_info."""
+    import copy
+
+    ran = copy.deepcopy(nb)
+    for i, cell in enumerate(c for c in ran.cells if c.cell_type == "code"):
+        cell.execution_count = i + 1
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"line {i}\n"),
+                        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})]  # fmt: skip
+        cell.metadata["scrolled"] = True
+    ran.metadata.language_info["version"] = "3.11.7"
+    return ran
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS.values()))
+def test_a_notebook_run_in_jupyterlab_is_unchanged_for_git_and_for_the_driver(name):
+    from madminer_notebooks.driver.manifest import notebook_sha256
+
+    committed = (NOTEBOOK_DIR / name).read_text()
+    assert _strip(committed) == committed, f"{name} is not in the form the git filter writes: strip it"
+    ran = _as_saved_by_jupyterlab(nbformat.reads(committed, as_version=4))
+    saved = nbformat.writes(ran) + "\n"
+    assert saved != committed
+    assert _strip(saved) == committed  # git status shows nothing, and no output reaches a commit
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_text(saved)
+        assert notebook_sha256(path) == notebook_sha256(NOTEBOOK_DIR / name)  # the driver redoes nothing
+        ran.cells[-1].source += "\nprint('edited')"
+        path.write_text(nbformat.writes(ran))
+        assert notebook_sha256(path) != notebook_sha256(NOTEBOOK_DIR / name)  # an edit of the code does
+
+
+def test_notebooks_name_the_kernel_the_environment_installs():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = KernelSpecManager().get_kernel_spec("python3")
+    for name in NOTEBOOKS.values():
+        spec = nbformat.read(NOTEBOOK_DIR / name, as_version=4).metadata.kernelspec
+        assert spec.display_name == installed.display_name, name

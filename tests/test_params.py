@@ -47,7 +47,16 @@ BAD = [
     ({"generation.sampling_benchmarks": ["sm", "bsm"]}, "generation.sampling_benchmarks: 'bsm' is not a benchmark"),
     ({"evaluation.hist_vars": ["pt_j1", "ht"]}, "evaluation.hist_vars: 'ht' is not in analysis.observables"),
     ({"sampling.prior.CWL2": ["gaussian", 0.0, -1.0]}, "sampling.prior.CWL2: expected ['flat', low, high]"),
-]
+    # the ratio estimators would never be trained where the limits are evaluated
+    ({"sampling.prior.CPWL2": ["flat", 6.0, 9.0]},
+     "sampling.prior.CPWL2: flat prior [6, 9] lies outside evaluation.grid.CPWL2 [-2.5, 2.5]"),
+    ({"sampling.prior.CWL2": ["gaussian", -8.0, 2.0]},
+     "sampling.prior.CWL2: gaussian prior [-10, -6] (mean +- width) lies outside evaluation.grid.CWL2"),
+    # cuts that no event of the built-in generator passes
+    ({"analysis.cuts.m_aa": [200.0, 210.0]},
+     "analysis.cuts.m_aa: the window [200, 210] GeV does not contain the Higgs mass 125 GeV"),
+    ({"analysis.cuts.pt_j1_min": 7000.0}, "analysis.cuts.pt_j1_min: 7000 GeV is beyond the largest jet pT"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD)
@@ -71,9 +80,23 @@ def test_missing_sm_and_missing_section(tmp_path):
 
 
 def test_yaml_syntax_error(tmp_path):
-    path = _write(tmp_path, raw="run: {seed: 1\n")
-    with pytest.raises(ParamsError, match="not valid YAML"):
+    path = _write(tmp_path, raw="description: x\nrun: {seed: 1\n")
+    with pytest.raises(ParamsError) as info:
         load_params(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: line 3, column 1: not valid YAML: expected ',' or '}}'")
+    assert "\n" not in message and "unicode string" not in message
+
+
+def test_empty_file(tmp_path):
+    path = _write(tmp_path, raw="")
+    with pytest.raises(ParamsError, match=r"bad\.yaml: the file is empty \(expected a mapping of sections: descr"):
+        load_params(path)
+
+
+def test_a_prior_off_the_grid_is_fine_without_ratio_methods(tmp_path):
+    path = _write(tmp_path, {"sampling.prior.CPWL2": ["flat", 6.0, 9.0], "training.methods": ["sally"]})
+    assert load_params(path)["sampling"]["prior"]["CPWL2"] == ["flat", 6.0, 9.0]
 
 
 def test_driver_rejects_bad_params_before_running_anything(tmp_path):
@@ -85,4 +108,37 @@ def test_driver_rejects_bad_params_before_running_anything(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "training.methods" in proc.stderr and str(path) in proc.stderr
+    assert not run_dir.exists()
+
+
+def test_every_problem_is_its_own_error_line(tmp_path):
+    path = _write(tmp_path, {"training.epoch": 3, "evaluation.resolutoin": 4})
+    run_dir = tmp_path / "r"
+    proc = subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(path), "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 2, proc.stderr
+    assert all(line.startswith(f"error: {path}: ") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("observable", "message"),
+    [
+        ("j[0].ptt", "observable 'bad' = 'j[0].ptt': particles have no property 'ptt'"),
+        ("j[0].pt +", "observable 'bad' = 'j[0].pt +': syntax error"),
+        ("jet[0].pt", "observable 'bad' = 'jet[0].pt': unknown name 'jet'"),
+    ],
+)
+def test_a_bad_observable_is_refused_before_any_stage(tmp_path, observable, message):
+    """Not after setup and generation, deep inside MadMiner: before anything runs or is created."""
+    path = _write(tmp_path, {"analysis.observables.bad": observable})
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(path), "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: {path}: analysis.observables: {message}"), proc.stderr
     assert not run_dir.exists()

@@ -226,7 +226,10 @@ def check_event_file(path: str | Path, benchmarks: list[str], sampling_benchmark
                 total += w
                 total_sq += w * w
         except (EOFError, gzip.BadGzipFile, OSError) as err:
-            raise EventFileError(f"{path}: cannot be read to the end ({err})") from None
+            raise EventFileError(
+                f"{path}: cannot be read to the end ({err}): it breaks off after event {n}, inside event {n + 1} "
+                "or the closing tag (a truncated copy or download?)"
+            ) from None
     if n == 0:
         raise EventFileError(f"{path}: no events")
     event_norm = run_card.get("event_norm", "average").lower()

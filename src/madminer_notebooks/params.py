@@ -10,12 +10,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 class ParamsError(ValueError):
@@ -333,11 +336,58 @@ def _cross_checks(p: dict, errors: list[str]) -> None:
     for var in p["evaluation"]["hist_vars"]:
         if var not in observables:
             errors.append(f"evaluation.hist_vars: {var!r} is not in analysis.observables")
+    _check_prior_covers_grid(p, errors)
+    _check_cut_reach(p, errors)
     for dotted, values in p["scan"].items():
         _check_scan_key(p, dotted, values, errors)
     for name in list(p["physics"]["benchmarks"]) + list(observables):
         if not name.replace("_", "").replace("-", "").isalnum():
             errors.append(f"{name!r}: names may use only letters, digits, '_' and '-'")
+
+
+def _check_prior_covers_grid(p: dict, errors: list[str]) -> None:
+    """ALICE/ALICES learn r(x|theta) only where the prior put training points: a prior whose bulk misses the
+    evaluation grid trains the estimators where no limit is evaluated, and evaluates them where they never
+    saw data."""
+    if not {"alice", "alices"} & set(p["training"]["methods"]):
+        return
+    for name, (kind, a, b) in p["sampling"]["prior"].items():
+        low, high = (a, b) if kind == "flat" else (a - b, a + b)
+        grid_low, grid_high = p["evaluation"]["grid"].get(name, (low, high))
+        if high < grid_low or low > grid_high:
+            bulk = f"[{low:g}, {high:g}]" + (" (mean +- width)" if kind == "gaussian" else "")
+            errors.append(
+                f"sampling.prior.{name}: {kind} prior {bulk} lies outside evaluation.grid.{name} "
+                f"[{grid_low:g}, {grid_high:g}]; the ratio estimators would never see the points where the limits "
+                "are evaluated (centre the prior on the grid)"
+            )
+
+
+def _check_cut_reach(p: dict, errors: list[str]) -> None:
+    """Analysis cuts that no event of the built-in generator can pass: its Higgs bosons are on shell (the
+    diphoton mass is MH, smeared by the photon resolution) and no jet has more than half the collision
+    energy. Other event sources may hold other processes, so for them this is only a warning."""
+    from .generator.constants import BEAM_ENERGY, MH
+
+    cuts = p["analysis"]["cuts"]
+    problems = []
+    low, high = cuts["m_aa"]
+    if not low < MH < high:
+        problems.append(
+            f"analysis.cuts.m_aa: the window [{low:g}, {high:g}] GeV does not contain the Higgs mass {MH:g} GeV, "
+            "where every diphoton pair of H -> gamma gamma lies (no event would pass)"
+        )
+    if cuts["pt_j1_min"] >= BEAM_ENERGY:
+        problems.append(
+            f"analysis.cuts.pt_j1_min: {cuts['pt_j1_min']:g} GeV is beyond the largest jet pT at 13 TeV "
+            f"({BEAM_ENERGY:g} GeV; no event would pass)"
+        )
+    if p["generation"]["backend"] == "builtin":
+        errors.extend(problems)
+    else:
+        for problem in problems:
+            log.warning("%s (warning only: generation.backend %s may hold other processes)", problem,
+                        p["generation"]["backend"])  # fmt: skip
 
 
 def _check_scan_key(p: dict, dotted: str, values: list, errors: list[str]) -> None:
@@ -382,6 +432,16 @@ def _resolve_paths(p: dict, base: Path, errors: list[str]) -> None:
                 )
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: where (line and column of the file) and what, instead of PyYAML's multi-line report about
+    a ``<unicode string>``."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
 def load_params(path: str | Path) -> dict:
     """Read and validate a parameter file; raise :class:`ParamsError` listing every problem."""
     path = Path(path)
@@ -392,7 +452,9 @@ def load_params(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML ({err})") from None
+        raise ParamsError(f"{path}: {_yaml_problem(err)}") from None
+    if data is None:
+        raise ParamsError(f"{path}: the file is empty (expected a mapping of sections: {', '.join(SCHEMA)})")
     errors: list[str] = []
     if isinstance(data, dict):
         for name, default in OPTIONAL_SECTIONS.items():

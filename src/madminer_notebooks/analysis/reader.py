@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from madminer.lhe import LHEReader
+from tqdm import tqdm
 
+from ..notebook_output import progress_stream
 from .expressions import (
     MATH_NAMES,
     Col,
@@ -54,11 +55,21 @@ class AnalysisError(ValueError):
 class ColumnarLHEReader(LHEReader):
     """MadMiner's ``LHEReader``, reading each LHE file in columns (see the module's docstring)."""
 
-    def __init__(self, filename: str, chunk_bytes: int = 8 << 20, progress: Callable[[int], None] | None = None):
+    def __init__(self, filename: str, chunk_bytes: int = 8 << 20, progress: bool = False):
         super().__init__(filename)
         self.chunk_bytes = chunk_bytes
-        self.progress = progress  # called with the number of events read after each chunk
+        self.progress = progress  # a progress bar of the events read, per file
         self.fallbacks: list[tuple[str, str]] = []  # (file, reason) of files read by MadMiner's own parser
+
+    @classmethod
+    def without_setup(cls) -> ColumnarLHEReader:
+        """A reader that reads no MadMiner setup file, to check observables and cuts (``check_expressions``)
+        before the chain has one. It cannot analyse samples (it knows no benchmarks)."""
+        from unittest import mock
+
+        no_settings = (None, OrderedDict(), *([None] * 5), OrderedDict(), *([None] * 6))
+        with mock.patch("madminer.lhe.lhe_reader.load_madminer_settings", return_value=no_settings):
+            return cls("<no setup file>")
 
     # --- MadMiner's API, with the expression checked first ----------------------------------------------
 
@@ -77,9 +88,8 @@ class ColumnarLHEReader(LHEReader):
         try:
             compile(source.strip(), "<expression>", "eval")
         except SyntaxError as err:
-            raise AnalysisError(
-                f"{kind} {name!r} = {source!r}: syntax error at column {err.offset}: {err.msg}"
-            ) from None
+            where = f" at column {err.offset}" if err.offset else ""
+            raise AnalysisError(f"{kind} {name!r} = {source!r}: syntax error{where}: {err.msg}") from None
 
     # --- what can be done in columns -------------------------------------------------------------------
 
@@ -162,6 +172,8 @@ class ColumnarLHEReader(LHEReader):
         weight_names: list[str] | None = None
         stats = _Stats(len(cuts), len(effs))
         n_read = 0
+        bar = tqdm(total=int(card.nevents) if card.nevents else None, unit="ev", desc=path.name, file=progress_stream(), disable=not self.progress,
+                   mininterval=0.5)  # fmt: skip
         for chunk in iter_chunks(path, sampling_benchmark, self.chunk_bytes):
             if weight_names is None:
                 weight_names = list(chunk.weights)
@@ -177,10 +189,10 @@ class ColumnarLHEReader(LHEReader):
             obs_parts.append(values[selected])
             weight_parts.append(w[selected])
             n_read += chunk.n
-            if n_read // 100_000 != (n_read - chunk.n) // 100_000:
+            bar.update(chunk.n)
+            if not self.progress and n_read // 100_000 != (n_read - chunk.n) // 100_000:
                 log.info("  Processing event %d/%s", n_read, int(card.nevents) if card.nevents else "?")
-            if self.progress is not None:
-                self.progress(n_read)
+        bar.close()
         stats.report(self.cuts, self.efficiencies)
         observations = np.concatenate(obs_parts) if obs_parts else np.zeros((0, len(observables)))
         if len(observations) == 0:
@@ -209,7 +221,8 @@ class ColumnarLHEReader(LHEReader):
         values = np.empty((n, len(observables)))
         passed = np.ones(n, dtype=bool)
         for i, (name, expr, obs) in enumerate(observables):
-            col = self._evaluate(expr, namespace, n, path, chunk, f"observable {name!r}")
+            what = f"observable {name!r} = {obs.val_expression!r}"
+            col = self._evaluate(expr, namespace, n, path, chunk, what)
             default = obs.val_default if obs.val_default is not None else np.nan
             values[:, i] = np.where(col.ok, col.v, default)
             passed = np.where(col.ok, passed, not obs.is_required)  # MadMiner: the last failure decides

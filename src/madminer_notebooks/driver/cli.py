@@ -26,13 +26,14 @@ from pathlib import Path
 
 from .. import tracking
 from ..chain import STAGES, executions, script_only
-from ..madgraph import require_generator
 from ..params import load_params
 from ..paths import RunPaths
 from .errors import UsageError, exit_status
-from .execute import NOTEBOOK_DIR, StageFailed, execute, up_to_date
+from .execute import StageFailed, execute, notebook_dir, up_to_date
+from .interrupt import POLL_SECONDS, STOP, stop_children, stoppable
 from .kernels import KernelPool
 from .manifest import Manifest
+from .preflight import preflight
 from .report import write_report, write_summary
 from .scan import run_scan
 from .step import MissingInput, link_inputs, publish
@@ -78,7 +79,7 @@ def _select(params: dict, stage: str, paths: RunPaths, key: str | None) -> list:
     return todo
 
 
-def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, manifest: Manifest, parallel: int,
+def run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, manifest: Manifest, parallel: int,
                kernels: KernelPool, key: str | None = None, force: bool = False) -> float:  # fmt: skip
     todo = _select(params, stage, paths, key)
     start = time.perf_counter()
@@ -87,8 +88,8 @@ def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, man
     futures = {pool.submit(execute, e, params, params_file, paths, manifest, kernels, force): e for e in todo}
     try:
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+        while pending:  # in slices: a SIGINT handler runs only when the main thread wakes (see interrupt.py)
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
             for fut in done:
                 if fut.cancelled():  # not started because another execution failed
                     continue
@@ -106,9 +107,10 @@ def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, man
                 else:
                     raise err
     except KeyboardInterrupt:
+        STOP.set()  # also when the interrupt came another way than our handler (e.g. inside a Jupyter kernel)
         for fut in futures:
             fut.cancel()
-        _stop_kernels()  # running notebooks end with a dead kernel and are not recorded as done
+        stop_children()  # running notebooks end with a dead kernel; STOP keeps them from being recorded
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -117,7 +119,7 @@ def _run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, man
     return time.perf_counter() - start
 
 
-def _prepare_tracking(params: dict, paths: RunPaths, manifest: Manifest, stages: list[str]) -> None:
+def prepare_tracking(params: dict, paths: RunPaths, manifest: Manifest, stages: list[str]) -> None:
     """Name the chain run for the tracker, and check the store and create its experiments before any
     notebook starts (so parallel executions never race to create them, and a dead server fails early)."""
     if not tracking.config(params, paths) or not set(stages) & set(tracking.FAMILIES):
@@ -127,15 +129,9 @@ def _prepare_tracking(params: dict, paths: RunPaths, manifest: Manifest, stages:
     tracking.prepare(params, paths)  # an unreachable store: exit 2 (errors.exit_status)
 
 
-def _stop_kernels() -> None:
-    """Terminate the notebook kernels started by this process (Ctrl-C reaches only the driver when it
-    is sent to the driver alone, e.g. by a batch system)."""
-    import psutil
-
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        child.terminate()
-    psutil.wait_procs(children, timeout=10)
+def _pending(params: dict, paths: RunPaths, manifest: Manifest, stage: str) -> bool:
+    """Whether any execution of ``stage`` has work to do."""
+    return not all(up_to_date(ex, params, paths, manifest) for ex in executions(params, stage, paths.root))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -145,22 +141,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if script_only(params) and "generation" in stages and stages[-1] != "generation":
         log.info("generation.madgraph.script_only: preparing the MadGraph scripts; the chain stops after generation")
         stages = stages[: stages.index("generation") + 1]
-    require_generator(params, stages)
     paths = RunPaths(args.run_dir)
+    pending = args.fresh or _pending(params, paths, Manifest(paths.manifest), "analysis")
+    preflight(params, params_file, stages, pending)  # before anything is deleted or created
     if args.fresh:
         _fresh(paths)
     paths.make_folders()
     manifest = Manifest(paths.manifest)
-    _prepare_tracking(params, paths, manifest, stages)
+    prepare_tracking(params, paths, manifest, stages)
     parallel = args.parallel or params["run"]["parallel"]
     wall = time.perf_counter()
     log.info("run folder %s, parameters %s, stages %s..%s", paths.root, params_file, stages[0], stages[-1])
-    kernels = KernelPool(NOTEBOOK_DIR, parallel)
+    kernels = KernelPool(notebook_dir(), parallel)
     try:
         for stage in stages:
             n = len(executions(params, stage, paths.root))
             log.info("[%d/%d] %s (%d execution%s)", STAGES.index(stage) + 1, len(STAGES), stage, n, "s" * (n != 1))
-            seconds = _run_stage(stage, params, params_file, paths, manifest, parallel, kernels)
+            seconds = run_stage(stage, params, params_file, paths, manifest, parallel, kernels)
             log.info("      %s finished in %.1f s", stage, seconds)
     finally:
         kernels.close()
@@ -178,9 +175,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_scan_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, parallel: int) -> float:
     """One stage of one scan point, with kernels started now (they inherit the point's tracking tag)."""
-    kernels = KernelPool(NOTEBOOK_DIR, parallel)
+    kernels = KernelPool(notebook_dir(), parallel)
     try:
-        return _run_stage(stage, params, params_file, paths, Manifest(paths.manifest), parallel, kernels)
+        return run_stage(stage, params, params_file, paths, Manifest(paths.manifest), parallel, kernels)
     finally:
         kernels.close()
 
@@ -191,7 +188,6 @@ def cmd_stage(args: argparse.Namespace) -> int:
     if args.stage not in STAGES:
         raise UsageError(f"--stage {args.stage!r}: unknown stage (stages: {', '.join(STAGES)})")
     key = args.key or None  # a workflow step of a stage that runs once passes --key=
-    require_generator(params, [args.stage])
     paths = RunPaths(args.run_dir)
     todo = _select(params, args.stage, paths, key)
     paths.make_folders()
@@ -201,14 +197,15 @@ def cmd_stage(args: argparse.Namespace) -> int:
         except MissingInput as err:
             raise UsageError(f"stage {args.stage}{f' ({key})' if key else ''}: {err}") from None
     manifest = Manifest(paths.manifest)
-    _prepare_tracking(params, paths, manifest, [args.stage])
+    prepare_tracking(params, paths, manifest, [args.stage])
     parallel = args.parallel or 1
     wall = time.perf_counter()
     # a resumed workflow step usually has nothing to do: then it starts no kernel at all
     busy = args.force or not all(up_to_date(ex, params, paths, manifest) for ex in todo)
-    kernels = KernelPool(NOTEBOOK_DIR, parallel, prestart=busy)
+    preflight(params, params_file, [args.stage], busy)
+    kernels = KernelPool(notebook_dir(), parallel, prestart=busy)
     try:
-        seconds = _run_stage(args.stage, params, params_file, paths, manifest, parallel, kernels, key, args.force)
+        seconds = run_stage(args.stage, params, params_file, paths, manifest, parallel, kernels, key, args.force)
     finally:
         kernels.close()
     log.info("%s finished in %.1f s", args.stage, seconds)
@@ -246,4 +243,5 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     for noisy in ("papermill", "traitlets", "nbconvert"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return exit_status(lambda: cmd_run(args) if args.command == "run" else cmd_stage(args), "executions")
+    with stoppable():
+        return exit_status(lambda: cmd_run(args) if args.command == "run" else cmd_stage(args), "executions")

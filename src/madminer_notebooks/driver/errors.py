@@ -28,7 +28,8 @@ def exit_status(body: Callable[[], int], unit: str) -> int:
     try:
         return body()
     except (ParamsError, UsageError, TrackingUnavailable, MadGraphUnavailable) as err:  # found before any work
-        print(f"error: {err}", file=sys.stderr)
+        for line in str(err).splitlines():  # every problem on its own error: line
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except RunFailed as err:
         print(f"error: {err}\nfinished {unit} are kept; run the same command again to resume", file=sys.stderr)

@@ -12,14 +12,17 @@ from ..chain import Execution
 from ..params import STAGE_SECTIONS, params_hash
 from ..paths import RunPaths
 from .errors import RunFailed
+from .interrupt import STOP
 from .kernels import KernelPool
-from .manifest import Manifest, Record, file_sha256
+from .manifest import Manifest, Record, file_sha256, notebook_sha256
 
 log = logging.getLogger(__name__)
 
-#: The stage notebooks: the repository's (also in the image, which installs the project in place), or
-#: MMNB_NOTEBOOK_DIR.
-NOTEBOOK_DIR = Path(os.environ.get("MMNB_NOTEBOOK_DIR") or Path(__file__).resolve().parents[3] / "notebooks")
+
+def notebook_dir() -> Path:
+    """The stage notebooks: MMNB_NOTEBOOK_DIR, or the repository's (also in the image, which installs the
+    project in place)."""
+    return Path(os.environ.get("MMNB_NOTEBOOK_DIR") or Path(__file__).resolve().parents[3] / "notebooks")
 
 
 class StageFailed(RunFailed):
@@ -38,23 +41,25 @@ def _described(execution: Execution) -> str:
 
 
 def notebook_path(execution: Execution) -> Path:
-    path = NOTEBOOK_DIR / execution.notebook
+    path = notebook_dir() / execution.notebook
     if not path.is_file():
         raise StageFailed(f"notebook {path} of stage {execution.stage} does not exist")
     return path
 
 
-def _hashes(execution: Execution, params: dict) -> tuple[str, str]:
-    """What the manifest records of an execution besides its files: its notebook's and its parameters' hash."""
+def hashes(execution: Execution, params: dict) -> tuple[str, str]:
+    """What the manifest records of an execution besides its files: its notebook's hash (of the cells'
+    sources, so a notebook that a user ran and saved with outputs in JupyterLab is still the same notebook)
+    and its parameters' hash."""
     return (
-        file_sha256(notebook_path(execution)),
+        notebook_sha256(notebook_path(execution)),
         params_hash(params, STAGE_SECTIONS[execution.stage], execution.parameters),
     )
 
 
 def up_to_date(execution: Execution, params: dict, paths: RunPaths, manifest: Manifest) -> bool:
     """Whether the manifest says that ``execution`` has nothing to do."""
-    nb_sha, p_sha = _hashes(execution, params)
+    nb_sha, p_sha = hashes(execution, params)
     return manifest.up_to_date(execution.name, paths.root, nb_sha, p_sha, execution.inputs, execution.outputs)
 
 
@@ -69,7 +74,7 @@ def execute(
 ) -> Outcome:
     """Run ``execution`` unless it is up to date; raise :class:`StageFailed` with cell and error."""
     notebook = notebook_path(execution)
-    nb_sha, p_sha = _hashes(execution, params)
+    nb_sha, p_sha = hashes(execution, params)
     if not force and manifest.up_to_date(
         execution.name, paths.root, nb_sha, p_sha, execution.inputs, execution.outputs
     ):
@@ -102,6 +107,9 @@ def execute(
             shutdown_kernel="immediate",  # the notebook is done; nothing to wait for
         )
     except PapermillExecutionError as err:
+        if STOP.is_set():  # the cell died of the interruption: not a failure of the notebook
+            running.unlink(missing_ok=True)
+            raise KeyboardInterrupt from None
         os.replace(running, failed)
         evalue = str(err.evalue).strip().splitlines()
         raise StageFailed(
@@ -114,6 +122,9 @@ def execute(
     finally:
         kernels.release(kernel)
     seconds = time.perf_counter() - start
+    if STOP.is_set():  # finished just as the run was interrupted: whether the outputs are whole is unknown
+        running.unlink(missing_ok=True)
+        raise KeyboardInterrupt
 
     absent = [rel for rel in execution.outputs if not (paths.root / rel).is_file()]
     if absent:

@@ -21,6 +21,10 @@ from jupyter_client.manager import AsyncKernelManager
 
 log = logging.getLogger(__name__)
 
+#: Set in the environment of every kernel the driver starts: a notebook's last cell then knows that the
+#: driver, not a person, is running it (see :mod:`madminer_notebooks.driver.interactive`).
+DRIVER_VARIABLE = "MMNB_DRIVER"
+
 
 def share_of_cores(parallel: int) -> int:
     """Threads for each of ``parallel`` notebooks (or workflow steps) running at once on this machine."""
@@ -33,7 +37,13 @@ def thread_env(parallel: int) -> dict[str, str]:
     An ``OMP_NUM_THREADS`` set by the caller wins: a workflow step knows its share better (its siblings run
     in other processes, or other machines)."""
     threads = os.environ.get("OMP_NUM_THREADS") or str(share_of_cores(parallel))
-    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+    return {
+        **os.environ,
+        DRIVER_VARIABLE: "1",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+    }
 
 
 class _Kernel:
@@ -93,9 +103,13 @@ class KernelPool:
         with self._lock:
             self._closed = True
             ready, self._ready = self._ready, []
+        stops = []
         for future in ready:
             if future.exception() is not None:  # never used; the error would have surfaced in take()
                 log.warning("a spare kernel failed to start: %s", future.exception())
                 continue
-            future.result().stop()
+            # in the pool's threads: the caller may be a Jupyter kernel, whose thread runs an event loop
+            stops.append(self._starter.submit(future.result().stop))
+        for stop in stops:
+            stop.result()
         self._starter.shutdown(wait=True)

@@ -1,8 +1,9 @@
 """The run manifest: what each finished execution read and wrote, by content hash.
 
-An execution is up to date when its notebook, its parameters and its input files hash as recorded and
-its outputs are present with the recorded hashes. Anything else reruns it, and because inputs are
-hashed by content, a rerun that reproduces identical outputs does not cascade downstream.
+An execution is up to date when its notebook (its cells' sources: :func:`notebook_sha256`), its parameters
+and its input files hash as recorded and its outputs are present with the recorded hashes. Anything else
+reruns it, and because inputs are hashed by content, a rerun that reproduces identical outputs does not
+cascade downstream.
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ def file_sha256(path: Path, _cache: dict = {}) -> str:  # noqa: B006 - process-w
     return _cache[key]
 
 
+def notebook_sha256(path: Path) -> str:
+    """The identity of a notebook for resuming: its cells' types, tags and sources, nothing else.
+
+    Outputs, execution counts and metadata change whenever someone runs the notebook in JupyterLab and
+    saves it; none of them changes what the notebook does, so none of them may make the driver redo work.
+    """
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{path}: not a readable notebook ({err})") from None
+    digest = hashlib.sha256()
+    for cell in cells:
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else source
+        tags = sorted(cell.get("metadata", {}).get("tags", []))
+        digest.update(json.dumps([cell.get("cell_type"), tags, text]).encode())
+    return digest.hexdigest()
+
+
 @dataclass
 class Record:
     notebook: str
@@ -37,6 +57,7 @@ class Record:
     inputs: dict[str, str]
     outputs: dict[str, str]
     seconds: float
+    origin: str = "driver"  # "interactive": recorded by a notebook run in JupyterLab (not timed)
 
 
 class Manifest:

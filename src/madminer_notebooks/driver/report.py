@@ -46,7 +46,7 @@ def write_summary(
     for stage in STAGES:
         for ex in executions(params, stage, paths.root):
             rec = manifest_records.get(ex.name)
-            if rec:
+            if rec and rec.get("origin", "driver") == "driver":  # interactive runs are not timed
                 timings[stage] = round(timings.get(stage, 0.0) + rec["seconds"], 2)
                 per_execution[ex.name] = rec["seconds"]
     summary = {

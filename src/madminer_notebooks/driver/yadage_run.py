@@ -30,11 +30,11 @@ from .. import tracking
 from ..atomic import atomic_file
 from ..chain import STAGES, executions, script_only
 from ..external_events import stage_parameter_file
-from ..madgraph import require_generator
 from ..params import load_params
 from ..paths import RunPaths
 from .errors import RunFailed, UsageError, exit_status
 from .kernels import share_of_cores
+from .preflight import preflight
 from .step import PUBLICATION
 
 log = logging.getLogger("madminer_notebooks.driver.yadage")
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             f"{params_file}: generation.madgraph.script_only prepares MadGraph scripts for a batch system and stops; "
             "run it with drivers/run, then list the produced files under generation.events (backend external)"
         )
-    require_generator(params, stages)
+    preflight(params, params_file, stages)
     if args.workflow == "ml" and not args.physics:
         raise UsageError("--workflow ml needs --physics DIR (a run folder with setup.h5, event summaries, combined.h5)")
     physics = [str(Path(d).resolve()) for d in args.physics or []]

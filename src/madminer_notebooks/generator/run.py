@@ -22,7 +22,6 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
+from ..notebook_output import progress_stream
 from .benchmarks import Benchmark, Setup, load_setup
 from .lhe import FOOTER, EventFormatter, RunInfo, header
 from .pdf import LHAGrid, find_pdf_grid
@@ -300,7 +300,11 @@ def generate(req: GenerationRequest, progress: bool = True) -> GenerationResult:
         counts = [share(req.n_events, req.jobs, j) for j in range(req.jobs)]
         tasks = [(js[1], n, w_max, cross_section, str(p)) for js, n, p in zip(job_seqs, counts, parts, strict=True)]
         with tqdm(
-            total=req.n_events, unit="ev", file=sys.stderr, disable=not progress, desc=f"generating {sampling.name}"
+            total=req.n_events,
+            unit="ev",
+            file=progress_stream(),
+            disable=not progress,
+            desc=f"generating {sampling.name}",
         ) as bar:
             stats = _run_jobs(_generate_job, tasks, ctx, req.jobs, bar)
             bar.n = req.n_events
