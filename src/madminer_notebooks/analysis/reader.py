@@ -172,7 +172,8 @@ class ColumnarLHEReader(LHEReader):
         weight_names: list[str] | None = None
         stats = _Stats(len(cuts), len(effs))
         n_read = 0
-        bar = tqdm(total=int(card.nevents) if card.nevents else None, unit="ev", desc=path.name, file=progress_stream(), disable=not self.progress,
+        total = int(card.nevents) if card.nevents else None
+        bar = tqdm(total=total, unit="ev", desc=path.name, file=progress_stream(), disable=not self.progress,
                    mininterval=0.5)  # fmt: skip
         for chunk in iter_chunks(path, sampling_benchmark, self.chunk_bytes):
             if weight_names is None:
