@@ -83,6 +83,21 @@ def _require_server() -> None:
         )
 
 
+def _check_environment(image: str | None) -> int:
+    """reana-client's own ``--environments`` needs a Docker daemon; this checks the same things with Docker
+    or podman (:func:`madminer_notebooks.driver.image.check_image`)."""
+    from .image import check_image, engine, image_name
+
+    name = image or image_name()
+    problems = check_image(name, engine())
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{name}: built here, runs as UID 12345 with GID 0 (read-only too), names no build machine",
+              file=sys.stderr)  # fmt: skip
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drivers/reana", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -91,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--params", type=Path, help="parameter set to run (default: the one in workflow/reana.yaml)")
         p.add_argument("--image", default=os.environ.get("MMNB_IMAGE"), help="NAME:TAG of the image in a registry")
+        if name == "validate":
+            p.add_argument("--environments", action="store_true",
+                           help="also check the image: built here, runs as an arbitrary UID with GID 0, no build "
+                                "machine's CA or index inside (needs Docker or podman)")  # fmt: skip
         if name == "submit":
             p.add_argument("--name", default=DEFAULT_NAME, help=f"REANA workflow name (default {DEFAULT_NAME})")
             p.add_argument(
@@ -112,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="mmnb-reana-") as tmp:
                 reana_yaml = stage_submission(Path(tmp), args.params, args.image)
                 code = _client(["validate", "--file", reana_yaml.name], Path(tmp))
+                if code == 0 and args.command == "validate" and args.environments:
+                    code = _check_environment(args.image)
                 if code or args.command == "validate":
                     return code
                 run_id = uuid.uuid4().hex[:12]

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def expected_steps(params: dict, stages: tuple[str, ...]) -> dict[str, list[str]
     return {stage: [ex.name for ex in executions(params, stage)] for stage in stages}
 
 
-def _environment(executor: str, parallel: int, work_dir: Path) -> dict[str, str]:
+def _environment(executor: str, parallel: int, work_dir: Path, tracking_uri: str = "none") -> dict[str, str]:
     threads = str(share_of_cores(parallel))
     env = {**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"}  # pkg_resources notices from yadage-schemas
     if executor == "local":
@@ -116,10 +117,27 @@ def _environment(executor: str, parallel: int, work_dir: Path) -> dict[str, str]
             MMNB_LOCAL_THREADS=threads,
         )
     else:
-        # the image's user writes into the host's work folder as the caller, group 0 (see the Dockerfile)
-        env["PACKTIVITY_DOCKER_CMD_MOD"] = f"-u {os.getuid()}:0 -e OMP_NUM_THREADS={threads}"
+        env["PACKTIVITY_DOCKER_CMD_MOD"] = " ".join(container_flags(threads, tracking_uri))
         env["PACKTIVITY_DOCKER_NOPULL"] = "1"  # a locally built image; REANA pulls from a registry
     return env
+
+
+#: The UID steps run as when the driver runs as root: REANA runs them as an arbitrary non-root UID, GID 0.
+STEP_UID = 12345
+
+
+def container_flags(threads: str, tracking_uri: str) -> list[str]:
+    """How a step's container runs: as REANA runs it (a non-root UID, GID 0; the caller's own UID when that
+    is not root, so the files it writes stay the caller's), on a read-only image with a private /tmp and
+    HOME, its threads capped to its share of the cores. A tracking server on this machine's loopback is
+    reachable only from the host's network namespace."""
+    uid = os.getuid() or STEP_UID
+    flags = [f"-u {uid}:0", "--read-only", "--tmpfs /tmp:rw,mode=1777", "--tmpfs /home/mmnb:rw,mode=1777",
+             f"-e OMP_NUM_THREADS={threads}"]  # fmt: skip
+    host = urllib.parse.urlsplit(tracking_uri).hostname if "://" in tracking_uri else None
+    if host in ("127.0.0.1", "localhost", "::1"):
+        flags.append("--network host")
+    return flags
 
 
 def _progress(work_dir: Path, total: int, since: float, done: threading.Event) -> None:
@@ -196,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
     parallel = args.parallel or params["run"]["parallel"]
 
     work_dir = Path(args.work_dir).resolve()
+    if executor == "docker":  # the steps' UID shares only GID 0 with this process: folders group-writable
+        os.umask(0o002)
     if args.fresh and work_dir.exists():
         if not (work_dir / "_yadage").is_dir():
             raise UsageError(f"--fresh: {work_dir} is not a yadage work folder; refusing to delete it")
@@ -231,8 +251,9 @@ def run(args: argparse.Namespace) -> int:
     done = threading.Event()
     bar = threading.Thread(target=_progress, args=(work_dir, total, start, done), daemon=True)
     with open(logfile, "w") as out:
-        proc = subprocess.Popen(command, cwd=work_dir, env=_environment(executor, parallel, work_dir), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        env = _environment(executor, parallel, work_dir, tracking_uri)
+        proc = subprocess.Popen(command, cwd=work_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
         bar.start()
         try:
             code = proc.wait()

@@ -1,0 +1,43 @@
+"""The workflow image's build tooling without an engine: the image name, the one-package index that feeds
+the offline build this machine's torch wheel, and how the docker executor starts a step's container."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from unittest import mock
+
+from madminer_notebooks.driver.image import image_name, one_package_index
+from madminer_notebooks.driver.yadage_run import STEP_UID, container_flags
+
+
+def test_image_name_comes_from_the_step_templates(tmp_path):
+    steps = tmp_path / "steps.yml"
+    steps.write_text("environment:\n  image: reg.example/mmnb\n  imagetag: '1.2.3'\n")
+    assert image_name(steps) == "reg.example/mmnb:1.2.3"
+    assert image_name().startswith("madminer-notebooks/madminer-notebooks:")
+
+
+def test_the_one_package_index_serves_the_wheel_as_pip_expects(tmp_path):
+    wheel = tmp_path / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(b"not really a wheel")
+    with one_package_index(wheel) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{url}/torch/", timeout=10) as r:
+            page = r.read().decode()
+        assert f'href="{wheel.name}"' in page
+        quoted = wheel.name.replace("+", "%2B")
+        with urllib.request.urlopen(f"{url}/torch/{quoted}", timeout=10) as r:
+            assert r.read() == b"not really a wheel"
+
+
+def test_steps_run_as_reana_runs_them():
+    with mock.patch.object(os, "getuid", return_value=0):
+        flags = container_flags("2", "none")
+    assert flags[0] == f"-u {STEP_UID}:0" and STEP_UID != 0  # root's driver: an arbitrary UID, GID 0
+    assert "--read-only" in flags and "-e OMP_NUM_THREADS=2" in flags
+    assert not any("--network" in f for f in flags)
+    with mock.patch.object(os, "getuid", return_value=1000):
+        assert container_flags("1", "http://127.0.0.1:5000")[0] == "-u 1000:0"
+    assert "--network host" in container_flags("1", "http://127.0.0.1:5000")  # a server on this machine
+    assert "--network host" not in container_flags("1", "https://mlflow.example.org")
