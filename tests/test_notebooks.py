@@ -113,3 +113,27 @@ def test_notebooks_name_the_kernel_the_environment_installs():
     for name in NOTEBOOKS.values():
         spec = nbformat.read(NOTEBOOK_DIR / name, as_version=4).metadata.kernelspec
         assert spec.display_name == installed.display_name, name
+
+
+def test_notebook_logging_is_plain_stdout_once_without_madminers_harmless_notes(capsys):
+    import logging
+
+    from madminer_notebooks.notebook_output import log_to_notebook
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        log_to_notebook()
+        log_to_notebook()  # running the cell again does not double the lines
+        madminer = logging.getLogger("madminer.utils.interfaces.hdf5")
+        madminer.info("HDF5 file does not contain nuisance parameter information")
+        madminer.info("Found 2 parameters")
+        logging.getLogger("madminer.core").info("Resetting benchmarks and morphing")
+        out, err = capsys.readouterr()
+        assert err == ""
+        assert out.count("Found 2 parameters") == 1 and "HDF5 file does not contain" not in out
+        assert "Resetting" not in out
+    finally:
+        for handler in list(root.handlers):
+            if handler not in before:
+                root.removeHandler(handler)

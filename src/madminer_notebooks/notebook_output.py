@@ -55,5 +55,5 @@ def log_to_notebook(level: int = logging.INFO) -> None:
     handler.addFilter(_QuietHarmless())
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("matplotlib", "PIL", "fontTools"):
+    for noisy in ("matplotlib", "PIL", "fontTools", "papermill", "traitlets", "nbconvert"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
