@@ -131,6 +131,21 @@ def execute(
         os.replace(running, failed)
         raise StageFailed(f"{_described(execution)} finished but did not write {', '.join(absent)}")
     os.replace(running, final)
+    record_done(execution, (nb_sha, p_sha), paths, manifest, round(seconds, 2))
+    return Outcome(execution.name, False, seconds)
+
+
+def record_done(
+    execution: Execution,
+    sha: tuple[str, str],
+    paths: RunPaths,
+    manifest: Manifest,
+    seconds: float,
+    origin: str = "driver",
+) -> None:
+    """Record ``execution`` as done: its notebook and parameter hashes (``sha``, from :func:`hashes`) and
+    the hashes of its input and output files as they are now."""
+    nb_sha, p_sha = sha
     manifest.record(
         execution.name,
         Record(
@@ -138,7 +153,7 @@ def execute(
             params=p_sha,
             inputs={rel: file_sha256(paths.root / rel) for rel in execution.inputs},
             outputs={rel: file_sha256(paths.root / rel) for rel in execution.outputs},
-            seconds=round(seconds, 2),
+            seconds=seconds,
+            origin=origin,
         ),
     )
-    return Outcome(execution.name, False, seconds)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.server
 import logging
 import os
@@ -30,6 +31,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
 from .errors import RunFailed, UsageError, exit_status
 
 log = logging.getLogger(__name__)
@@ -42,12 +45,10 @@ TORCH = "torch==2.13.0"
 
 def image_name(steps: Path = ROOT / "workflow" / "steps.yml") -> str:
     """NAME:TAG of the workflow image, from the step templates."""
-    text = steps.read_text()
-    name = re.search(r"^\s*image:\s*(\S+)\s*$", text, re.M)
-    tag = re.search(r"^\s*imagetag:\s*'?([^'\s]+)'?\s*$", text, re.M)
-    if not name or not tag:
-        raise UsageError(f"{steps}: no image/imagetag line found")
-    return f"{name[1]}:{tag[1]}"
+    environment = (yaml.safe_load(steps.read_text()) or {}).get("environment") or {}
+    if not environment.get("image") or not environment.get("imagetag"):
+        raise UsageError(f"{steps}: environment.image and environment.imagetag are not both set")
+    return f"{environment['image']}:{environment['imagetag']}"
 
 
 def engine(choice: str | None = None) -> str:
@@ -90,6 +91,11 @@ def local_torch_wheel() -> Path:
         return keep
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass  # pip's requests are not worth a line each
+
+
 @contextlib.contextmanager
 def one_package_index(wheel: Path) -> Iterator[str]:
     """Serve ``wheel`` as a PEP 503 index on 127.0.0.1 for the length of the build; yields its URL."""
@@ -98,9 +104,7 @@ def one_package_index(wheel: Path) -> Iterator[str]:
     package.mkdir(parents=True)
     os.symlink(wheel, package / wheel.name)
     (package / "index.html").write_text(f'<!doctype html><a href="{wheel.name}">{wheel.name}</a>\n')
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
-    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None  # quiet
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -19,10 +19,10 @@ from pathlib import Path
 from ..chain import executions
 from ..params import load_params
 from ..paths import RunPaths
-from .execute import hashes, notebook_dir
+from .execute import hashes, notebook_dir, record_done
 from .interrupt import stoppable
 from .kernels import DRIVER_VARIABLE, KernelPool
-from .manifest import Manifest, Record, file_sha256
+from .manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,7 @@ def finish(stage: str, params_file: str, run_dir: str, key: str = "", run_others
     if missing:
         raise RuntimeError(f"{this.name}: not recorded, {', '.join(missing)} missing (did every cell run?)")
     manifest = Manifest(paths.manifest)
-    nb_sha, p_sha = hashes(this, params)
-    manifest.record(
-        this.name,
-        Record(
-            notebook=nb_sha,
-            params=p_sha,
-            inputs={rel: file_sha256(paths.root / rel) for rel in this.inputs},
-            outputs={rel: file_sha256(paths.root / rel) for rel in this.outputs},
-            seconds=0.0,
-            origin="interactive",
-        ),
-    )
+    record_done(this, hashes(this, params), paths, manifest, seconds=0.0, origin="interactive")
     log.info("recorded %s in %s: drivers/run on this run folder will not redo it", this.name, paths.manifest)
     others = [e for e in todo if e is not this]
     if not others or not run_others:

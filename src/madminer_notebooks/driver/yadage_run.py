@@ -34,6 +34,7 @@ from ..external_events import stage_parameter_file
 from ..params import load_params
 from ..paths import RunPaths
 from .errors import RunFailed, UsageError, exit_status
+from .image import image_name
 from .kernels import share_of_cores
 from .preflight import preflight
 from .step import PUBLICATION
@@ -92,8 +93,7 @@ def _check_image() -> None:
     registry of ours to pull from)."""
     if not docker_engine():
         raise UsageError("--executor docker: no Docker engine answers ('docker info' failed); use --executor local")
-    steps = yaml.safe_load((SPECS / "steps.yml").read_text())["environment"]
-    image = f"{steps['image']}:{steps['imagetag']}"
+    image = image_name(SPECS / "steps.yml")
     if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
         raise UsageError(f"--executor docker: the image {image} is not built here; run drivers/build-image")
 
