@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,32 @@ def serving(command: list[str], ready_url: str, log_file: Path, timeout: float =
                     os.killpg(proc.pid, 0)
                 except (subprocess.TimeoutExpired, ProcessLookupError):
                     pass
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny parameters through the papermill driver, once per session: (params file, run folder, the
+    driver's process, seconds). Read-only for its users: the reference the workflow runs must reproduce
+    (a test that reruns, deletes or changes things works on a copy)."""
+    from tiny import drive, write_params
+
+    folder = tmp_path_factory.mktemp("tiny")
+    params = write_params(folder)
+    start = time.perf_counter()
+    proc = drive(params, folder / "run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return params, folder / "run", proc, time.perf_counter() - start
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """``mlflow server`` (SQLite store, one worker) on 127.0.0.1, its whole process group stopped on every
+    way out; yields its URL."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    command = [str(ROOT / ".venv" / "bin" / "mlflow"), "server", "--backend-store-uri",
+               f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", (folder / "artifacts").as_uri(),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, url + "/health", folder / "server.log"):
+        yield url

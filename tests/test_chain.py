@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -15,65 +14,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from conftest import default_sigint
+from tiny import drive, ran, skipped, write_params
 
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys
-from madminer_notebooks.params import load_params, with_overrides
+from madminer_notebooks.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {
-    "run.parallel": 2,
-    "generation.sampling_benchmarks": ["sm", "w", "ww"],
-    "generation.events_per_benchmark": 2400,
-    "generation.files_per_benchmark": 2,
-    "sampling.n_train_local": 3000,
-    "sampling.n_train_ratio": 3000,
-    "sampling.n_test": 1000,
-    "sampling.n_thetas": 20,
-    "training.hidden": [16],
-    "training.epochs": 4,
-    "training.ensemble": 2,
-    # wide enough for the 95% CL regions of tiny samples (a region at the grid edge stops the evaluation);
-    # step 0.5: the SM is a grid point
-    "evaluation.grid": {"CWL2": [-3.5, 5.5], "CPWL2": [-4.5, 4.5]},
-    "evaluation.resolution": 19,
-    "evaluation.hist_bins": 4,
-}
-
-
-def write_params(folder: Path, extra: dict | None = None, name: str = "tiny.yaml") -> Path:
-    params = with_overrides(load_params(ROOT / "params" / "quick.yaml"), {**TINY, **(extra or {})})
-    path = folder / name
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
-
-
-def drive(params: Path, run_dir: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "madminer_notebooks.driver", "run",
-         "--params", str(params), "--run-dir", str(run_dir), *extra],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
-
-
-def ran(proc: subprocess.CompletedProcess) -> set[str]:
-    return set(re.findall(r"^\S+\s+(\S+)\s+done in", proc.stderr, re.M))
-
-
-def skipped(proc: subprocess.CompletedProcess) -> set[str]:
-    return set(re.findall(r"^\S+\s+(\S+)\s+up to date, skipped", proc.stderr, re.M))
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("chain")
-    params = write_params(folder)
-    run_dir = folder / "run"
-    start = time.perf_counter()
-    proc = drive(params, run_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return params, run_dir, proc, time.perf_counter() - start
+def chain(tiny_run, tmp_path_factory):
+    """A copy of the session's tiny run, for the tests here that rerun, delete and change things in it."""
+    params, pristine, proc, seconds = tiny_run
+    run_dir = tmp_path_factory.mktemp("chain") / "run"
+    shutil.copytree(pristine, run_dir, symlinks=True)
+    return params, run_dir, proc, seconds
 
 
 def all_executions(params_path: Path) -> set[str]:

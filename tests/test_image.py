@@ -7,6 +7,8 @@ import os
 import urllib.request
 from unittest import mock
 
+from conftest import free_port
+
 from madminer_notebooks.driver.image import image_name, one_package_index
 from madminer_notebooks.driver.yadage_run import STEP_UID, container_flags
 
@@ -41,3 +43,13 @@ def test_steps_run_as_reana_runs_them():
         assert container_flags("1", "http://127.0.0.1:5000")[0] == "-u 1000:0"
     assert "--network host" in container_flags("1", "http://127.0.0.1:5000")  # a server on this machine
     assert "--network host" not in container_flags("1", "https://mlflow.example.org")
+
+
+def test_the_one_package_index_keeps_its_port_when_free_and_finds_another_when_taken(tmp_path):
+    wheel = tmp_path / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(b"x")
+    port = free_port()
+    with one_package_index(wheel, port) as url:
+        assert url == f"http://127.0.0.1:{port}/simple"  # the same build argument as last time: cache kept
+        with one_package_index(wheel, port) as other:
+            assert other != url and other.startswith("http://127.0.0.1:")

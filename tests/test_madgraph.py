@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_chain import write_params
+from tiny import write_params
 
 from madminer_notebooks import madgraph
 from madminer_notebooks.chain import detector_level, executions, script_only

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port, serving
-from test_chain import write_params
+from conftest import free_port
+from tiny import write_params
 
 from madminer_notebooks.chain import evaluation_keys
 from madminer_notebooks.params import load_params
@@ -24,20 +24,11 @@ from madminer_notebooks.paths import RunPaths
 from madminer_notebooks.tracking import config, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
-MLFLOW = ROOT / ".venv" / "bin" / "mlflow"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``mlflow server`` on 127.0.0.1, its whole process group stopped on every way out."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    command = [str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-               "--artifacts-destination", (folder / "artifacts").as_uri(), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1"]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    with serving(command, url + "/health", folder / "server.log"):
-        yield url
+def server(mlflow_server):
+    return mlflow_server
 
 
 def driver(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_chain import drive, write_params
+from tiny import write_params
 
 from madminer_notebooks import __version__
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys, executions
 from madminer_notebooks.driver.errors import UsageError
 from madminer_notebooks.driver.step import MissingInput, link_inputs, scatter_lists
-from madminer_notebooks.driver.yadage_run import SPECS, check_scatters
+from madminer_notebooks.driver.yadage_run import SPECS, check_scatters, step_output
 from madminer_notebooks.params import load_params
 from madminer_notebooks.paths import RunPaths
 
@@ -109,16 +109,22 @@ def test_scatter_lists_cover_every_execution():
 
 
 def test_docker_executor_without_an_engine_says_so(tmp_path):
-    from madminer_notebooks.driver.yadage_run import docker_engine
-
-    if docker_engine():
-        pytest.skip("a Docker engine answers here")
     params = write_params(tmp_path)
+    no_daemon = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
     proc = subprocess.run([sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
-                           "--work-dir", str(tmp_path / "wf"), "--executor", "docker"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert proc.returncode == 2 and "no Docker engine answers" in proc.stderr, proc.stderr
+                           "--work-dir", str(tmp_path / "wf"), "--executor", "docker", "--engine", "docker"],
+                          capture_output=True, text=True, timeout=120, env=no_daemon)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "--executor docker: no container engine answers (docker info failed)" in proc.stderr, proc.stderr
     assert not (tmp_path / "wf").exists()
+
+
+def test_step_errors_are_read_from_the_logs_of_both_backends():
+    local = "2026-11-30 04:24:54,532 |    pack.sampling.run |   INFO | error: stage sampling failed in cell 4"
+    docker = r"2026-11-30 04:24:54,532 |    pack.sampling.run |   INFO | b'error: it\'s \xc3\xa9 | x'"
+    assert step_output(local) == "error: stage sampling failed in cell 4"
+    assert step_output(docker) == "error: it's \u00e9 | x"  # the repr of the container's bytes, decoded
+    assert step_output("no fields here") == ""
 
 
 # ---- inputs of a step ---------------------------------------------------------------------------------------
@@ -170,16 +176,15 @@ def test_stage_step_with_a_missing_input_fails_before_running(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def runs(workflow_env, tmp_path_factory):
-    """The same tiny parameters through the papermill driver and through the combined Yadage workflow."""
-    folder = tmp_path_factory.mktemp("workflow")
-    params = write_params(folder)
-    local = drive(params, folder / "papermill")
-    assert local.returncode == 0, local.stderr[-3000:]
+def runs(workflow_env, tiny_run, tmp_path_factory):
+    """The same tiny parameters through the papermill driver (the session's run) and through the combined
+    Yadage workflow."""
+    params, papermill_dir, _, _ = tiny_run
+    work_dir = tmp_path_factory.mktemp("workflow") / "yadage"
     start = time.perf_counter()
-    proc = yadage(params, folder / "yadage")
+    proc = yadage(params, work_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return params, folder / "papermill", folder / "yadage", proc, time.perf_counter() - start
+    return params, papermill_dir, work_dir, proc, time.perf_counter() - start
 
 
 def test_combined_workflow_reproduces_the_papermill_driver(runs):

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import functools
 import http.server
+import json
 import logging
 import os
 import re
@@ -41,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[3]
 LOCAL_BASE = "localhost/mmnb-base:bookworm"
 LOCAL_ONLY_LABEL = "mmnb.local-only"
 TORCH = "torch==2.13.0"
+#: Where the offline build serves this machine's torch wheel (the same every time, for the layer cache).
+TORCH_INDEX_PORT = 38417
 
 
 def image_name(steps: Path = ROOT / "workflow" / "steps.yml") -> str:
@@ -51,14 +54,53 @@ def image_name(steps: Path = ROOT / "workflow" / "steps.yml") -> str:
     return f"{environment['image']}:{environment['imagetag']}"
 
 
-def engine(choice: str | None = None) -> str:
-    """The container engine's command: ``choice``, else podman when installed, else docker."""
+def container_engine(choice: str | None = None) -> str | None:
+    """The engine's command: ``choice``, else podman when installed, else docker; None when it does not
+    answer (``info`` fails: no daemon, or no permission)."""
     found = choice or ("podman" if shutil.which("podman") else "docker")
-    if not shutil.which(found):
-        raise UsageError(f"no {found} command here: install Docker or podman")
-    if subprocess.run([found, "info"], capture_output=True).returncode != 0:
-        raise UsageError(f"{found} info failed: the container engine does not answer")
+    if shutil.which(found) is None:
+        return None
+    try:
+        ok = subprocess.run([found, "info"], capture_output=True, timeout=60).returncode == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    return found if ok else None
+
+
+def engine(choice: str | None = None) -> str:
+    """:func:`container_engine`, or a clear error."""
+    found = container_engine(choice)
+    if found is None:
+        raise UsageError(f"no container engine answers ({choice or 'podman or docker'} info failed): install "
+                         "Docker or podman (drivers/ensure-podman)")  # fmt: skip
     return found
+
+
+def image_built(cmd: str, name: str | None = None) -> bool:
+    return subprocess.run([cmd, "image", "inspect", name or image_name()], capture_output=True).returncode == 0
+
+
+#: Imported by every step before its notebooks: the stage driver and the notebook kernel.
+STEP_MODULES = ("madminer_notebooks.driver.cli", "madminer_notebooks.driver.step", "papermill", "nbconvert",
+                "ipykernel.kernelapp", "torch")  # fmt: skip
+
+
+def import_step_modules(notebooks: Path = ROOT / "notebooks") -> list[str]:
+    """Import what the workflow steps import: :data:`STEP_MODULES` and every import statement of the stage
+    notebooks. Run in the image build, after the bytecode of the whole environment was deleted, it writes
+    bytecode for exactly these modules; the image is read-only at run time, so a module without bytecode is
+    compiled again at every step's start. Returns the statements run."""
+    statements = [f"import {m}" for m in STEP_MODULES]
+    for path in sorted(notebooks.glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            statements += [line.strip() for line in source.splitlines() if re.match(r"(import|from)\s+\S+", line)]
+    statements = list(dict.fromkeys(statements))
+    for statement in statements:
+        exec(statement, {})  # noqa: S102 - the notebooks' own import lines
+    return statements
 
 
 def host_ca_bundle() -> str | None:
@@ -97,14 +139,22 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def one_package_index(wheel: Path) -> Iterator[str]:
-    """Serve ``wheel`` as a PEP 503 index on 127.0.0.1 for the length of the build; yields its URL."""
+def one_package_index(wheel: Path, port: int = 0) -> Iterator[str]:
+    """Serve ``wheel`` as a PEP 503 index on 127.0.0.1 for the length of the build; yields its URL.
+
+    On ``port`` when it is free (any free port when it is 0 or taken): the URL is a build argument, and a
+    build argument that differs from the last build's invalidates every cached layer after it."""
     root = Path(tempfile.mkdtemp(prefix="mmnb-index-"))
     package = root / "simple" / "torch"
     package.mkdir(parents=True)
     os.symlink(wheel, package / wheel.name)
     (package / "index.html").write_text(f'<!doctype html><a href="{wheel.name}">{wheel.name}</a>\n')
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError:
+        log.warning("port %d is taken: the torch index gets another, and the build reuses no cached layer", port)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -123,7 +173,7 @@ def build(args: argparse.Namespace) -> int:
         base = base or LOCAL_BASE
         ca = ca or host_ca_bundle()
         extra += ["--network", "host"]
-        if subprocess.run([cmd, "image", "inspect", base], capture_output=True).returncode != 0:
+        if not image_built(cmd, base):
             if base != LOCAL_BASE:
                 raise UsageError(f"--base {base}: no such image here")
             log.info("making the base image %s from Debian's packages", base)
@@ -143,7 +193,7 @@ def build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if args.offline and not torch_index:
-            torch_index = stack.enter_context(one_package_index(local_torch_wheel()))
+            torch_index = stack.enter_context(one_package_index(local_torch_wheel(), TORCH_INDEX_PORT))
         if torch_index:
             command += ["--build-arg", f"TORCH_INDEX={torch_index}"]
         log.info("%s", " ".join(command + extra + [str(ROOT)]))
@@ -172,7 +222,7 @@ def check_image(name: str, cmd: str, uid: str = "12345:0") -> list[str]:
     arbitrary UID with GID 0) it runs bash and the project and can write its HOME and a mounted work
     folder, and so it can read-only with a private /tmp and HOME (as ``drivers/yadage --executor docker``
     runs it); it carries no CA bundle, build secret or index address of the build machine."""
-    if subprocess.run([cmd, "image", "inspect", name], capture_output=True).returncode != 0:
+    if not image_built(cmd, name):
         return [f"{name}: not built here (drivers/build-image)"]
     problems = []
     probe = (

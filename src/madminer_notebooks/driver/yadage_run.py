@@ -12,6 +12,7 @@ skips the notebooks whose manifest says they are up to date, so finished steps c
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import os
 import shutil
@@ -34,7 +35,7 @@ from ..external_events import stage_parameter_file
 from ..params import load_params
 from ..paths import RunPaths
 from .errors import RunFailed, UsageError, exit_status
-from .image import image_name
+from .image import container_engine, image_built, image_name
 from .kernels import share_of_cores
 from .preflight import preflight
 from .step import PUBLICATION
@@ -78,24 +79,59 @@ def check_scatters(folder: Path = SPECS) -> int:
     return seen
 
 
-def docker_engine() -> bool:
-    """True when a Docker engine answers (the CLI alone is not enough)."""
-    if shutil.which("docker") is None:
-        return False
+def choose_executor(executor: str, engine: str | None) -> tuple[str, str | None]:
+    """(executor, engine). ``auto`` takes the containers when an engine answers and the image is built, and
+    says why not otherwise; ``docker`` without either is an error before anything starts (steps never pull:
+    there is no registry of ours to pull from)."""
+    if executor == "local":
+        return "local", None
+    found = container_engine(engine)
+    if found is None:
+        why = f"no container engine answers ({engine or 'podman or docker'} info failed)"
+    elif not image_built(found):
+        why = f"the image {image_name()} is not built here; run drivers/build-image"
+    else:
+        return "docker", found
+    if executor == "docker":
+        raise UsageError(f"--executor docker: {why}")
+    log.info("steps run as local processes: %s", why)
+    return "local", None
+
+
+def engine_shim(engine: str, folder: Path) -> Path | None:
+    """packtivity runs ``docker run ...``; with podman, a folder holding a ``docker`` that is podman, to put
+    first on yadage's PATH. podman's own CLI, not its Docker-API service: through the service each running
+    container kept the service busy at about one core (12 CPU-seconds for a 10 s step, measured), on a
+    machine whose cores the steps need."""
+    if engine == "docker":
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / "docker"
+    shim.write_text(f'#!/bin/sh\nexec {shutil.which(engine)} "$@"\n')
+    shim.chmod(0o755)
+    return folder
+
+
+def _physics_inside(folders: list[str], init: Path) -> list[str]:
+    """The physics folders given to ``--workflow ml``, made visible to the containers: a step's container
+    sees only the work folder's step folders (``init`` among them), so each folder is linked into
+    ``init/physics-N`` file by file (hard links: no copy on the same file system) and the steps get those
+    paths. Redone at every start, so a resumed run sees the folders as they are now."""
+    inside = []
+    for n, folder in enumerate(folders):
+        target = init / f"physics-{n}"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(folder, target, copy_function=_link_or_copy)
+        inside.append(str(target))
+    return inside
+
+
+def _link_or_copy(src: str, dst: str) -> None:
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
-def _check_image() -> None:
-    """The docker executor needs an engine and the image built locally (steps never pull: there is no
-    registry of ours to pull from)."""
-    if not docker_engine():
-        raise UsageError("--executor docker: no Docker engine answers ('docker info' failed); use --executor local")
-    image = image_name(SPECS / "steps.yml")
-    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
-        raise UsageError(f"--executor docker: the image {image} is not built here; run drivers/build-image")
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed there
+        shutil.copy2(src, dst)
 
 
 def expected_steps(params: dict, stages: tuple[str, ...]) -> dict[str, list[str]]:
@@ -103,7 +139,8 @@ def expected_steps(params: dict, stages: tuple[str, ...]) -> dict[str, list[str]
     return {stage: [ex.name for ex in executions(params, stage)] for stage in stages}
 
 
-def _environment(executor: str, parallel: int, work_dir: Path, tracking_uri: str = "none") -> dict[str, str]:
+def _environment(executor: str, parallel: int, work_dir: Path, tracking_uri: str = "none",
+                 engine: str | None = None) -> dict[str, str]:  # fmt: skip
     threads = str(share_of_cores(parallel))
     env = {**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"}  # pkg_resources notices from yadage-schemas
     if executor == "local":
@@ -119,6 +156,9 @@ def _environment(executor: str, parallel: int, work_dir: Path, tracking_uri: str
     else:
         env["PACKTIVITY_DOCKER_CMD_MOD"] = " ".join(container_flags(threads, tracking_uri))
         env["PACKTIVITY_DOCKER_NOPULL"] = "1"  # a locally built image; REANA pulls from a registry
+        shim = engine_shim(engine or "docker", work_dir / "_mmnb" / "engine")
+        if shim is not None:
+            env["PATH"] = f"{shim}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
@@ -155,10 +195,23 @@ def _failures(work_dir: Path, since: float) -> list[str]:
         if logfile.stat().st_mtime < since:
             continue
         for line in logfile.read_text(errors="replace").splitlines():
-            _, sep, message = line.partition("| error: ")
-            if sep:
-                found.append(f"{logfile.parent.parent.relative_to(work_dir)}: {message}")
+            message = step_output(line)
+            if message.startswith("error: "):
+                found.append(f"{logfile.parent.parent.relative_to(work_dir)}: {message.removeprefix('error: ')}")
     return found
+
+
+def step_output(line: str) -> str:
+    """What a step printed, from a line of packtivity's run log (``time | logger | level | message``): the
+    docker backend logs each line of the container's output as the repr of its bytes, b'...'."""
+    fields = line.split(" | ", 3)
+    message = fields[3] if len(fields) == 4 else ""
+    if message[:2] in ("b'", 'b"') and message[-1:] == message[1]:
+        try:
+            return ast.literal_eval(message).decode(errors="replace")
+        except (SyntaxError, ValueError):
+            return message
+    return message
 
 
 def _tracking(params: dict, work_dir: Path, executor: str, workflow: str) -> tuple[str, str]:
@@ -206,11 +259,7 @@ def run(args: argparse.Namespace) -> int:
     for folder in physics:
         if not (Path(folder) / "data" / "combined.h5").is_file():
             raise UsageError(f"--physics {folder}: no data/combined.h5 there (run the physics stages first)")
-    executor = args.executor
-    if executor == "auto":
-        executor = "docker" if docker_engine() else "local"
-    elif executor == "docker":
-        _check_image()
+    executor, engine = choose_executor(args.executor, args.engine)
     parallel = args.parallel or params["run"]["parallel"]
 
     work_dir = Path(args.work_dir).resolve()
@@ -238,6 +287,8 @@ def run(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     if args.workflow != "physics":
         command += ["--parameter", f"tracking_uri={tracking_uri}", "--parameter", f"run_id={run_id}"]
+    if physics and executor == "docker":
+        physics = _physics_inside(physics, init)
     if physics:
         command += ["--parameter", f"physics={yaml.safe_dump(physics, default_flow_style=True).strip()}"]
     if executor == "local":
@@ -245,13 +296,13 @@ def run(args: argparse.Namespace) -> int:
     wanted = expected_steps(params, stages)
     total = sum(map(len, wanted.values()))
     log.info("yadage: %s workflow, %d steps, executor %s, %d at once, work folder %s", args.workflow, total,
-             executor, parallel, work_dir)  # fmt: skip
+             executor + (f" ({engine})" if engine else ""), parallel, work_dir)  # fmt: skip
     logfile = work_dir / "yadage.log"
     start = time.time()
     done = threading.Event()
     bar = threading.Thread(target=_progress, args=(work_dir, total, start, done), daemon=True)
     with open(logfile, "w") as out:
-        env = _environment(executor, parallel, work_dir, tracking_uri)
+        env = _environment(executor, parallel, work_dir, tracking_uri, engine)
         proc = subprocess.Popen(command, cwd=work_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
         bar.start()
@@ -302,7 +353,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workflow", choices=sorted(WORKFLOWS), default="combined")
     parser.add_argument("--physics", nargs="+", metavar="DIR", help="--workflow ml: folders with the physics results")
     parser.add_argument("--executor", choices=("auto", "local", "docker"), default="auto",
-                        help="where docker-encapsulated steps run (auto: docker when an engine answers)")  # fmt: skip
+                        help="where docker-encapsulated steps run (auto: in containers when an engine answers "
+                             "and the image is built)")  # fmt: skip
+    parser.add_argument("--engine", choices=("podman", "docker"),
+                        help="engine of the containers (default: podman if installed, else docker)")  # fmt: skip
     parser.add_argument("--parallel", type=int, help="steps at once (default: run.parallel of the params)")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first instead of resuming")
 

@@ -1,0 +1,131 @@
+"""Every workflow step in a real container, as REANA runs them: the image built here (offline with podman:
+a base image from Debian's packages, this machine's torch wheel), each step as UID 12345:0 on a read-only
+image, and the combined workflow's results equal to the papermill driver's on the same parameters.
+
+Marker ``container``: drivers/test installs podman (drivers/ensure-podman); the image build costs about five
+minutes on two cores the first time, the workflow about as much again."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from madminer_notebooks.chain import evaluation_keys
+from madminer_notebooks.driver.image import check_image, container_engine, image_name
+from madminer_notebooks.driver.yadage_run import STEP_UID
+from madminer_notebooks.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.container
+
+
+@pytest.fixture(scope="module")
+def engine() -> str:
+    found = container_engine()
+    if found is None:
+        pytest.fail("no container engine answers (podman info / docker info failed): drivers/ensure-podman "
+                    "installs podman as root; deselect these tests with -m 'not container'")  # fmt: skip
+    return found
+
+
+def build(engine: str) -> subprocess.CompletedProcess:
+    offline = ["--offline"] if engine == "podman" else []
+    return subprocess.run([str(ROOT / "drivers" / "build-image"), "--engine", engine, *offline],
+                          capture_output=True, text=True, timeout=3600)  # fmt: skip
+
+
+def image_id(engine: str) -> str:
+    return subprocess.run([engine, "image", "inspect", "--format", "{{.Id}}", image_name()],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def image(engine) -> str:
+    proc = build(engine)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return image_id(engine)
+
+
+def workflow(params: Path, work_dir: Path, engine: str, *extra: str, env: dict | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
+         "--work-dir", str(work_dir), "--executor", "docker", "--engine", engine, *extra],
+        capture_output=True, text=True, timeout=3600, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_the_image_runs_as_reana_runs_it_and_names_no_build_machine(engine, image):
+    assert check_image(image_name(), engine) == []
+
+
+def test_an_unchanged_rebuild_reuses_every_layer(engine, image):
+    proc = build(engine)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert image_id(engine) == image
+
+
+@pytest.fixture(scope="module")
+def in_containers(engine, image, tiny_run, workflow_env, mlflow_server, tmp_path_factory):
+    """The combined workflow in containers, its ML steps tracked on a server on this machine's loopback."""
+    params, _, _, _ = tiny_run
+    work_dir = tmp_path_factory.mktemp("containers") / "wf"
+    proc = workflow(params, work_dir, engine, env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return work_dir, proc
+
+
+def test_the_workflow_in_containers_reproduces_the_papermill_driver(tiny_run, in_containers, engine):
+    _, papermill_dir, _, _ = tiny_run
+    work_dir, proc = in_containers
+    ours = json.loads((work_dir / "summary.json").read_text())
+    theirs = json.loads((papermill_dir / "summary.json").read_text())
+    assert ours["cross_sections"] == theirs["cross_sections"]
+    assert ours["limits"] == theirs["limits"]
+    assert ours["fisher_information"] == theirs["fisher_information"]
+    assert f"executor docker ({engine})" in proc.stderr
+    # every step ran in a container as REANA runs it: the files it wrote are the step UID's, GID 0
+    uid = os.getuid() or STEP_UID
+    notebooks = list(work_dir.glob("*/*/notebooks/*.ipynb"))
+    assert len(notebooks) >= 20
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in notebooks} == {(uid, 0)}
+
+
+def test_containerised_steps_track_into_a_server_on_the_host(tiny_run, in_containers, mlflow_server):
+    from mlflow import MlflowClient
+
+    params = load_params(tiny_run[0])
+    work_dir, _ = in_containers
+    chain_id = (work_dir / "_mmnb" / "run_id").read_text().strip()
+    client = MlflowClient(tracking_uri=mlflow_server)
+    found = {}
+    for family in ("training", "evaluation"):
+        experiment = client.get_experiment_by_name(f"madminer-notebooks-{family}")
+        assert experiment is not None, family
+        found[family] = client.search_runs([experiment.experiment_id], f"tags.`mmnb.run_id` = '{chain_id}'")
+    assert sorted(r.data.tags["mmnb.method"] for r in found["training"]) == sorted(params["training"]["methods"])
+    assert all(r.info.status == "FINISHED" for runs in found.values() for r in runs)
+    assert all(r.data.tags["mmnb.run_dir"].startswith(str(work_dir)) for r in found["training"])
+    assert len(found["evaluation"]) == len(evaluation_keys(params))
+
+
+def test_a_failing_container_step_names_stage_cell_and_error(tiny_run, image, engine, workflow_env, tmp_path):
+    """The ML sub-workflow in containers, on a physics run folder whose combined file is damaged."""
+    params, papermill_dir, _, _ = tiny_run
+    physics = tmp_path / "physics"
+    shutil.copytree(papermill_dir / "data", physics / "data", ignore=shutil.ignore_patterns("samples", "limits"))
+    (physics / "data" / "combined.h5").write_bytes(b"not an HDF5 file")
+    proc = workflow(params, tmp_path / "ml", engine, "--workflow", "ml", "--physics", str(physics))
+    assert proc.returncode == 1
+    assert re.search(r"sampling: stage sampling failed in cell \d+ of 05_sampling.ipynb: OSError", proc.stderr), (
+        proc.stderr[-3000:]
+    )
+    assert "run the same command again to resume" in proc.stderr
+    assert list((tmp_path / "ml" / "sampling" / "notebooks").glob("sampling.failed.ipynb"))
