@@ -108,6 +108,17 @@ PARAMETER = {
     "range": RANGE,
 }
 
+SHOWER_KEYS: dict[str, Leaf] = {
+    "mpi": BOOL,
+    "jet_radius": Leaf("a number in (0, 1.5]", lambda v: _is_number(v) and 0 < v <= 1.5),
+    "jet_pt_min": NONNEG_NUMBER,
+    "jet_eta_max": POS_NUMBER,
+}
+SHOWER = Leaf(
+    "a mapping with any of the keys " + ", ".join(f"{k} ({leaf.expected})" for k, leaf in SHOWER_KEYS.items()),
+    lambda v: isinstance(v, dict) and all(k in SHOWER_KEYS and SHOWER_KEYS[k].check(x) for k, x in v.items()),
+)
+
 SMEARING = {
     "pdgids": Leaf("a non-empty list of integers", lambda v: isinstance(v, list) and v and all(_is_int(x) for x in v)),
     "energy_resolution_abs": NONNEG_NUMBER,
@@ -180,6 +191,8 @@ SCHEMA: dict[str, Any] = {
     ),
     "analysis": {
         "reader": optional(one_of("columnar", "madminer")),  # null/absent: columnar (KEY_DEFAULTS)
+        "level": optional(one_of("parton", "shower")),  # null/absent: parton (KEY_DEFAULTS)
+        "shower": optional(SHOWER),  # null/absent: the defaults of madminer_notebooks.shower.ShowerSettings
         "smearing": {"jets": SMEARING, "photons": SMEARING},
         "observables": MapOf(STRING, "a mapping of observable names to MadMiner expressions"),
         "cuts": {"m_aa": RANGE, "pt_j1_min": NONNEG_NUMBER},
@@ -231,6 +244,7 @@ SCHEMA: dict[str, Any] = {
 #: Optional keys (leaves that accept null) and what leaving them out, or null, means.
 KEY_DEFAULTS: dict[str, Any] = {
     "analysis.reader": "columnar",
+    "analysis.level": "parton",
     "training.final_learning_rate": 1.0e-4,
     "training.ensemble": 5,
     "evaluation.calibrate_ratio": True,
@@ -327,6 +341,14 @@ def _cross_checks(p: dict, errors: list[str]) -> None:
         )
     if gen["backend"] == "external" and len({e.get("delphes") is None for e in gen["events"]}) > 1:
         errors.append("generation.events: give a delphes file for every entry or for none (one analysis level)")
+    delphes = (gen["backend"] == "madgraph" and gen["madgraph"].get("delphes")) or (
+        gen["backend"] == "external" and any(e.get("delphes") for e in gen["events"])
+    )
+    if p["analysis"].get("level") == "shower" and delphes:
+        errors.append(
+            "analysis.level: shower showers the LHE events with Pythia here, but the events come with Delphes "
+            "files (detector level already); use one or the other"
+        )
     for section in ("sampling.prior", "evaluation.grid"):
         a, b = section.split(".")
         given = p[a][b]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,7 @@ class ColumnarLHEReader(LHEReader):
         total = int(card.nevents) if card.nevents else None
         bar = tqdm(total=total, unit="ev", desc=path.name, file=progress_stream(), disable=not self.progress,
                    mininterval=0.5)  # fmt: skip
-        for chunk in iter_chunks(path, sampling_benchmark, self.chunk_bytes):
+        for chunk in self._chunks(path, sampling_benchmark):
             if weight_names is None:
                 weight_names = list(chunk.weights)
             elif list(chunk.weights) != weight_names:
@@ -212,6 +213,10 @@ class ColumnarLHEReader(LHEReader):
             out_weights[benchmark] = by_name[key]
         out_obs = OrderedDict((name, observations[:, i]) for i, (name, _, _) in enumerate(observables))
         return out_obs, out_weights
+
+    def _chunks(self, path: Path, sampling_benchmark: str) -> Iterator[EventChunk]:
+        """The events of one file, chunk by chunk, as the observables see them (here: its particles)."""
+        return iter_chunks(path, sampling_benchmark, self.chunk_bytes)
 
     def _evaluate_chunk(self, chunk: EventChunk, observables, cuts, effs, path: Path, stats: _Stats | None = None):
         """(observable values (n, n_obs), selected events, efficiency per event) of one chunk."""
