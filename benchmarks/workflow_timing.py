@@ -1,7 +1,11 @@
 """The combined Yadage workflow run locally (drivers/yadage, steps as local processes) against the papermill
 driver (drivers/run), on the same parameters, in the same session; and how the scattered stages spread.
 
-    .venv/bin/python benchmarks/workflow_timing.py [--params params/quick.yaml]
+    .venv/bin/python benchmarks/workflow_timing.py [--params params/quick.yaml] [--containers]
+
+``--containers`` also runs the workflow with the docker executor (every step in the workflow image, built
+with drivers/build-image, as UID 12345:0 on a read-only image), and reports its wall time against the
+local executor's and the driver's.
 
 For each scattered stage of the workflow run it reports the sum of its steps' own durations (process start
 to finish, from packtivity's step logs) against the span from its first step's start to its last step's
@@ -52,6 +56,7 @@ def step_spans(work_dir: Path) -> dict[str, list[tuple[float, float]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=Path, default=ROOT / "params" / "quick.yaml")
+    parser.add_argument("--containers", action="store_true", help="the docker executor too")
     args = parser.parse_args()
     params = args.params.resolve()
     with tempfile.TemporaryDirectory(prefix="mmnb-bench-") as tmp:
@@ -62,9 +67,17 @@ def main() -> None:
         spans_fresh = step_spans(folder / "wf")  # before the resume appends to the step logs
         resume = timed([str(ROOT / "drivers" / "yadage"), "--params", str(params), "--work-dir", str(folder / "wf"),
                         "--executor", "local"])  # fmt: skip
+        docker = None
+        if args.containers:
+            docker = timed([str(ROOT / "drivers" / "yadage"), "--params", str(params), "--work-dir",
+                            str(folder / "wf-docker"), "--executor", "docker"])  # fmt: skip
         a = json.loads((folder / "run" / "summary.json").read_text())
-        b = json.loads((folder / "wf" / "summary.json").read_text())
-        same = all(a[k] == b[k] for k in ("cross_sections", "limits", "fisher_information"))
+        keys = ("cross_sections", "limits", "fisher_information")
+        same = all(a[k] == json.loads((folder / "wf" / "summary.json").read_text())[k] for k in keys)
+        same_docker = None
+        if docker is not None:
+            c = json.loads((folder / "wf-docker" / "summary.json").read_text())
+            same_docker = all(a[k] == c[k] for k in keys)
         stages = {}
         for stage, spans in sorted(spans_fresh.items()):
             busy = sum(end - start for start, end in spans)
@@ -79,6 +92,9 @@ def main() -> None:
         "yadage_local_seconds": round(yadage, 1),
         "yadage_resume_seconds": round(resume, 1),
         "same_summary": same,
+        "yadage_docker_seconds": round(docker, 1) if docker is not None else None,
+        "same_summary_docker": same_docker,
+        "load_average": Path("/proc/loadavg").read_text().split()[:3],
         "stages": stages,
     }
     out = ROOT / "benchmarks" / "results"
@@ -91,8 +107,11 @@ def main() -> None:
         f"# Yadage (local executor) vs papermill driver, {result['params']}, {result['cores']} cores\n\n"
         f"| run | wall seconds |\n| --- | --- |\n| drivers/run (papermill) | {result['papermill_driver_seconds']} |\n"
         f"| drivers/yadage, fresh | {result['yadage_local_seconds']} |\n"
-        f"| drivers/yadage, resumed (nothing to do) | {result['yadage_resume_seconds']} |\n\n"
-        f"Summaries identical: {same}\n\n"
+        f"| drivers/yadage, resumed (nothing to do) | {result['yadage_resume_seconds']} |\n"
+        + (f"| drivers/yadage --executor docker, fresh | {result['yadage_docker_seconds']} |\n" if docker else "")
+        + f"\nSummaries identical to the driver's: local executor {same}"
+        + (f", docker executor {same_docker}" if docker else "")
+        + f" (load average at the end {' '.join(result['load_average'])})\n\n"
         f"| stage | steps | sum of step seconds | stage span seconds | parallelism |\n| --- | --- | --- | --- | --- |\n"
         f"{rows}\n"
     )

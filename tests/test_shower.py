@@ -193,19 +193,20 @@ def test_the_shower_level_refuses_parton_smearing_and_conflicting_parameters(set
 
 
 def test_the_analysis_stage_at_shower_level(tmp_path):
-    """The analysis notebook at shower level, through the driver: a MadMiner file that says its level, and
-    the parton-versus-shower plot."""
+    """The analysis notebook at shower level, through the driver: MadMiner files that say their level (the
+    combined one too), and the parton-versus-shower plot."""
     params = write_params(tmp_path, {"analysis.level": "shower", "analysis.shower": {"mpi": False},
                                      "generation.sampling_benchmarks": ["sm", "ww"],
                                      "generation.files_per_benchmark": 1})  # fmt: skip
     run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(params),
-                           "--run-dir", str(run_dir), "--stages", "..analysis"],
+                           "--run-dir", str(run_dir), "--stages", "..combine"],
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     for key in ("sm-0", "ww-0"):
         assert analysis_level(run_dir / "data" / "analysed" / f"{key}.h5") == "shower"
         assert (run_dir / "plots" / f"parton_vs_shower_{key}.png").stat().st_size > 10_000
+    assert analysis_level(run_dir / "data" / "combined.h5") == "shower"
     nb = json.loads((run_dir / "notebooks" / "analysis-ww-0.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     assert "shower-level analysis of ww-0 with ShowerLHEReader" in text

@@ -1,6 +1,6 @@
 """MLflow tracking against a real tracking server (SQLite backend, 127.0.0.1, a free port, one worker),
-from the local driver, from a hyperparameter scan and from Yadage steps; and what happens when the server
-is unreachable."""
+from the local driver and from a hyperparameter scan; and what happens when the server is unreachable.
+(Workflow steps tracking into a server on this machine: tests/test_containers.py.)"""
 
 from __future__ import annotations
 
@@ -137,29 +137,6 @@ def test_a_scan_tracks_every_point_and_compares_them(server, tracked, tmp_path):
     (comparison,) = [r for r in runs_of(server, "evaluation", chain_id) if r.info.run_name == "scan comparison"]
     arts = {a.path for a in client(server).list_artifacts(comparison.info.run_id, "scan")}
     assert arts == {"scan/comparison.json", "scan/comparison.md", "scan/comparison.png"}
-
-
-def test_yadage_steps_track_into_the_server(server, tracked, tmp_path):
-    """The ML sub-workflow on the tracked run's physics: its steps get the URI as a workflow parameter."""
-    if not (ROOT / ".venv-workflow" / "bin" / "yadage-run").is_file():
-        pytest.fail("the workflow environment is missing: run drivers/ensure-workflow-env (drivers/test does)")
-    params_path, run_dir, env = tracked
-    work = tmp_path / "wf"
-    proc = subprocess.run(
-        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params_path), "--work-dir",
-         str(work), "--workflow", "ml", "--physics", str(run_dir), "--executor", "local"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, **env},
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    chain_id = (work / "_mmnb" / "run_id").read_text().strip()
-    params = load_params(params_path)
-    training = runs_of(server, "training", chain_id)
-    assert sorted(r.data.tags["mmnb.method"] for r in training) == sorted(params["training"]["methods"])
-    assert all(r.data.tags["mmnb.run_dir"].startswith(str(work)) for r in training)
-    assert len(runs_of(server, "evaluation", chain_id)) == len(evaluation_keys(params))
-    # the workflow's results equal the local run's: the same samples and seeds
-    ours = json.loads((work / "summary.json").read_text())["limits"]
-    assert ours == json.loads((run_dir / "summary.json").read_text())["limits"]
 
 
 def test_a_notebook_that_fails_after_its_run_started_marks_the_run_failed(server, tracked, tmp_path):
