@@ -120,3 +120,15 @@ def test_closure_checks_pass_an_exact_estimator_and_fail_a_misnormalised_one():
     t = np.column_stack([x, -x]) - np.array([np.sum(w_sm * x), -np.sum(w_sm * x)]) / np.sum(w_sm)
     assert score_closure(t, t, w_sm, ["a", "b"]).summary["passed"]
     assert not score_closure(t + 0.5, t, w_sm, ["a", "b"]).summary["passed"]
+
+
+def test_fisher_errors_are_infinite_where_the_information_has_a_blind_direction():
+    from madminer_notebooks.inference.quality import fisher_errors
+
+    full = [[4.0, 1.0], [1.0, 2.0]]
+    np.testing.assert_allclose(fisher_errors(full), np.sqrt(np.diag(np.linalg.inv(full))))
+    # the rate at the SM for a CP-even and a CP-odd parameter: nothing on the second
+    assert fisher_errors([[4.0, 0.0], [0.0, 0.0]]).tolist() == [0.5, np.inf]
+    assert fisher_errors([[4.0, 1e-20], [1e-20, 1e-19]]).tolist() == [0.5, np.inf]  # the same, after round-off
+    # rank one along a diagonal: both parameters reach the blind direction
+    assert fisher_errors([[1.0, 1.0], [1.0, 1.0]]).tolist() == [np.inf, np.inf]

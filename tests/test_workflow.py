@@ -1,6 +1,8 @@
-"""The Yadage workflows and the REANA submission: specs valid, scatters safe, and the combined workflow run
-locally (steps as local processes, the way drivers/yadage runs it without a Docker engine) giving exactly
-the papermill driver's results on the same parameters and seeds."""
+"""The Yadage workflows and the REANA submission: specs valid, scatters safe, and the ML sub-workflow run
+locally (steps as local processes, the way drivers/yadage runs it without a container engine) on the
+papermill driver's physics, giving exactly the driver's results on the same parameters and seeds. (The
+combined workflow, each step in a container: tests/test_containers.py; the physics sub-workflow locally, on
+external files: tests/test_external_events.py.)"""
 
 from __future__ import annotations
 
@@ -172,22 +174,22 @@ def test_stage_step_with_a_missing_input_fails_before_running(tmp_path):
     assert not list((tmp_path / "combine" / "notebooks").glob("*.ipynb"))
 
 
-# ---- the combined workflow, run locally ----------------------------------------------------------------------
+# ---- the ML sub-workflow, run locally -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def runs(workflow_env, tiny_run, tmp_path_factory):
-    """The same tiny parameters through the papermill driver (the session's run) and through the combined
-    Yadage workflow."""
+    """The tiny parameters through the papermill driver (the session's run), and the ML sub-workflow of Yadage
+    on that run's physics."""
     params, papermill_dir, _, _ = tiny_run
     work_dir = tmp_path_factory.mktemp("workflow") / "yadage"
     start = time.perf_counter()
-    proc = yadage(params, work_dir)
+    proc = yadage(params, work_dir, "--workflow", "ml", "--physics", str(papermill_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return params, papermill_dir, work_dir, proc, time.perf_counter() - start
 
 
-def test_combined_workflow_reproduces_the_papermill_driver(runs):
+def test_the_ml_workflow_reproduces_the_papermill_driver(runs):
     params_path, papermill_dir, work_dir, proc, _ = runs
     params = load_params(params_path)
     ours = json.loads((work_dir / "summary.json").read_text())
@@ -198,30 +200,31 @@ def test_combined_workflow_reproduces_the_papermill_driver(runs):
     assert set(ours["limits"]) == set(evaluation_keys(params))
 
     # one step per execution, in the step folders yadage made; the executed notebooks are published
-    steps = {p.parent.parent.relative_to(work_dir).as_posix(): p.stem for p in work_dir.glob("*/*/notebooks/*.ipynb")}
-    n_files = len(event_file_keys(params))
-    assert sorted(steps.values()) == sorted(ex.name for s in STAGES for ex in executions(params, s))
-    assert {k for k in steps if k.startswith("physics/generation_")} == {
-        f"physics/generation_{i}" for i in range(n_files)
+    steps = {p.parent.parent.relative_to(work_dir).as_posix(): p.stem for p in work_dir.glob("*/notebooks/*.ipynb")}
+    assert sorted(steps.values()) == sorted(ex.name for s in STAGES[4:] for ex in executions(params, s))
+    assert {k for k in steps if k.startswith("evaluation_")} == {
+        f"evaluation_{i}" for i in range(len(evaluation_keys(params)))
     }
-    published = yaml.safe_load((work_dir / "ml" / "plotting" / "published.yml").read_text())
+    published = yaml.safe_load((work_dir / "plotting" / "published.yml").read_text())
     assert Path(published["summary"]).is_file() and Path(published["report"]).is_file()
-    for plot in ("limits.png", "p_values.png", "cross_sections.png"):
-        assert (work_dir / "ml" / "plotting" / "plots" / plot).stat().st_size > 5000
-    # inputs are links into the upstream steps' folders, not copies
-    model = work_dir / "ml" / "evaluation_0" / "models" / "sally" / "ensemble" / "estimator_0_state_dict.pt"
-    assert model.is_symlink() and model.resolve().is_relative_to(work_dir / "ml" / "training_0")
+    for plot in ("limits.png", "p_values.png"):
+        assert (work_dir / "plotting" / "plots" / plot).stat().st_size > 5000
+    # inputs are links into the upstream steps' folders (and the physics run's), not copies
+    model = work_dir / "evaluation_0" / "models" / "sally" / "ensemble" / "estimator_0_state_dict.pt"
+    assert model.is_symlink() and model.resolve().is_relative_to(work_dir / "training_0")
+    combined = work_dir / "sampling" / "data" / "combined.h5"
+    assert combined.is_symlink() and combined.resolve() == (papermill_dir / "data" / "combined.h5").resolve()
     assert "summary: " + str(work_dir / "summary.json") in proc.stderr
 
 
 def test_rerunning_the_workflow_skips_every_notebook(runs):
-    params_path, _, work_dir, _, first_seconds = runs
+    params_path, papermill_dir, work_dir, _, first_seconds = runs
     summary = (work_dir / "summary.json").read_text()
     start = time.perf_counter()
-    proc = yadage(params_path, work_dir)
+    proc = yadage(params_path, work_dir, "--workflow", "ml", "--physics", str(papermill_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    logs = "\n".join(p.read_text() for p in work_dir.glob("*/*/_packtivity/*.run.log"))
-    names = [ex.name for s in STAGES for ex in executions(load_params(params_path), s)]
+    logs = "\n".join(p.read_text() for p in work_dir.glob("*/_packtivity/*.run.log"))
+    names = [ex.name for s in STAGES[4:] for ex in executions(load_params(params_path), s)]
     for name in names:
         assert re.search(rf"\s{re.escape(name)}\s+up to date, skipped", logs), name
     assert json.loads((work_dir / "summary.json").read_text())["limits"] == json.loads(summary)["limits"]

@@ -1,9 +1,10 @@
 """``drivers/yadage``: run the Yadage workflows of ``workflow/`` locally with ``yadage-run``.
 
-The specs are the ones REANA runs, unchanged. Their steps are ``docker-encapsulated``; where no Docker
-engine answers, they run as local processes in the project environment through the packtivity executor
-in :mod:`madminer_notebooks.yadage_local` (``--executor local``), otherwise in the image
-(``--executor docker``). yadage itself runs in the separate workflow environment (``.venv-workflow``).
+The specs are the ones REANA runs, unchanged. Their steps are ``docker-encapsulated``: with
+``--executor docker`` each runs in the workflow image, as REANA runs it (podman's or Docker's CLI); with
+``--executor local`` they run as local processes in the project environment through the packtivity
+executor in :mod:`madminer_notebooks.yadage_local`; ``auto`` takes the containers when an engine answers
+and the image is built. yadage itself runs in the separate workflow environment (``.venv-workflow``).
 
 Running the same command again on the same work folder resumes: every step re-executes, and its stage
 skips the notebooks whose manifest says they are up to date, so finished steps cost only their start.

@@ -31,6 +31,21 @@ def fisher_ratios(fisher: dict[str, list]) -> dict[str, float]:
     }
 
 
+def fisher_errors(matrix) -> np.ndarray:
+    """sqrt(diag I^-1): each parameter's expected 68% half-width from the Fisher information ``I``, the
+    others profiled. Infinite for a parameter that a direction without information reaches (a singular
+    ``I``: the rate's, say, for a CP-odd parameter at the SM, where the linear term vanishes; numerically
+    such a matrix may be exactly singular or merely ill-conditioned, depending on round-off)."""
+    info = np.asarray(matrix, dtype=float)
+    w, v = np.linalg.eigh(info)
+    empty = w <= 1e-12 * max(float(np.abs(w).max()), np.finfo(float).tiny)
+    if not empty.any():
+        return np.sqrt(np.diag(np.linalg.inv(info)))
+    errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(info, rcond=1e-12, hermitian=True)), 0.0, None))
+    errors[np.any(np.abs(v[:, empty]) > 1e-6, axis=1)] = np.inf
+    return errors
+
+
 def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, float]) -> dict[str, dict]:
     """Quality numbers of every method in ``results`` (each as the evaluation notebook wrote it)."""
     ratios = fisher_ratios(fisher) if fisher and "truth" in fisher else {}
