@@ -210,3 +210,17 @@ def test_the_analysis_stage_at_shower_level(tmp_path):
     nb = json.loads((run_dir / "notebooks" / "analysis-ww-0.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     assert "shower-level analysis of ww-0 with ShowerLHEReader" in text
+
+
+def test_the_same_seed_gives_the_same_reconstructed_events_and_another_seed_does_not(lhe, setup_file):
+    compat.apply()
+    params = load_params(ROOT / "params" / "quick.yaml")
+
+    def observations(seed: int) -> np.ndarray:
+        reader = ShowerLHEReader(str(setup_file), ShowerSettings(mpi=False), seed=seed)
+        analyse(reader, lhe["sm"], "sm", params)
+        return np.column_stack(list(reader.observations.values()))
+
+    first, again, other = observations(4), observations(4), observations(5)
+    np.testing.assert_array_equal(first, again)
+    assert first.shape != other.shape or not np.array_equal(first, other)
