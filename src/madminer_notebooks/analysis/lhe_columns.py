@@ -133,6 +133,23 @@ class _GzipStream:
         self.close()
 
 
+def pad(counts: np.ndarray, columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Flat rows, ``counts[i]`` of them for event ``i`` in event order, into the padded (n, k) layout of an
+    :class:`EventChunk` (row j of event i at [i, j], zeros beyond); also the mask of the real entries."""
+    n = len(counts)
+    k = int(counts.max()) if n else 0
+    slot = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    event = np.repeat(np.arange(n), counts)
+    out = {}
+    for name, values in columns.items():
+        a = np.zeros((n, k), dtype=values.dtype)
+        a[event, slot] = values
+        out[name] = a
+    present = np.zeros((n, k), dtype=bool)
+    present[event, slot] = True
+    return out, present
+
+
 def open_binary(path: Path):
     """The file's bytes, decompressed if it is gzipped (by its magic number, not its name)."""
     with open(path, "rb") as f:
@@ -254,18 +271,9 @@ def _parse_plain(
         return None
     particles = table[~is_header]
     nup = nup.astype(np.int64)
-    k = int(nup.max()) if n else 0
-    # padded (n, k) layout: particle j of event i sits at [i, j]
-    slot = np.arange(len(particles)) - np.repeat(np.cumsum(nup) - nup, nup)
-    event = np.repeat(np.arange(n), nup)
-    status = np.zeros((n, k))
-    status[event, slot] = particles[:, 1]
-    present = status == 1
-    cols = {}
-    for name, c in zip(("pdgid", "px", "py", "pz", "e", "spin"), (0, 6, 7, 8, 9, 10), strict=True):  # 10: column 12
-        a = np.zeros((n, k))
-        a[event, slot] = particles[:, c]
-        cols[name] = a
+    names = ("status", "pdgid", "px", "py", "pz", "e", "spin")
+    cols, _ = pad(nup, {name: particles[:, c] for name, c in zip(names, (1, 0, 6, 7, 8, 9, 10), strict=True)})  # 10: 12
+    present = cols.pop("status") == 1
     # weights exactly as Python's float reads them (as MadMiner does): XWGTUP from the header line
     xwgtup = np.array([float(t.split(None, 3)[2]) for t in texts])
     weights = {sampling_benchmark: xwgtup}

@@ -11,6 +11,7 @@ a test checks the two agree.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,11 @@ class ShoweredChunk:
     e: np.ndarray
     pdgid: np.ndarray
     pythia_weights: dict[str, np.ndarray]  # Pythia's reading of the named weights, when asked for
+
+    @functools.cached_property
+    def event(self) -> np.ndarray:
+        """The event (0-based, within the chunk) of each flat particle."""
+        return np.repeat(np.arange(len(self.counts)), self.counts)
 
 
 class _Pythia:

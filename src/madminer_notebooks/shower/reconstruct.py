@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.lhe_columns import EventChunk
+from ..analysis.lhe_columns import EventChunk, pad
 from . import detector
 from .jets import Jets, antikt
 from .pythia import INVISIBLE, ShoweredChunk, ShowerSettings
@@ -40,7 +40,6 @@ def _eta_phi_pt(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndar
 def photons(showered: ShoweredChunk, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(index into the flat particles of each reconstructed photon, its smeared energy)."""
     s = showered
-    event = np.repeat(np.arange(len(s.counts)), s.counts)
     eta, phi, pt = _eta_phi_pt(s.px, s.py, s.pz)
     candidate = np.flatnonzero(s.pdgid == PHOTON_ID)
     e = detector.smear_energy(s.e[candidate], detector.photon_energy_resolution(s.e[candidate], eta[candidate]), rng)
@@ -50,7 +49,7 @@ def photons(showered: ShoweredChunk, rng: np.random.Generator) -> tuple[np.ndarr
     # isolation: every other visible particle of the same event, pairs built flat
     visible = ~np.isin(np.abs(s.pdgid), INVISIBLE) & (pt > detector.ISOLATION_PT_MIN)
     starts = np.concatenate([[0], np.cumsum(s.counts)])
-    ev = event[candidate]
+    ev = s.event[candidate]
     owner = np.repeat(np.arange(len(candidate)), s.counts[ev])
     offsets = np.concatenate([[0], np.cumsum(s.counts[ev])])
     other = starts[ev][owner] + np.arange(len(owner)) - offsets[owner]
@@ -67,8 +66,7 @@ def jets(showered: ShoweredChunk, exclude: np.ndarray, settings: ShowerSettings,
     s = showered
     keep = ~np.isin(np.abs(s.pdgid), (*INVISIBLE, 11, 13))
     keep[exclude] = False
-    event = np.repeat(np.arange(len(s.counts)), s.counts)
-    counts = np.bincount(event[keep], minlength=len(s.counts))
+    counts = np.bincount(s.event[keep], minlength=len(s.counts))
     found = antikt(counts, s.px[keep], s.py[keep], s.pz[keep], s.e[keep], settings.jet_radius,
                    _PRE_SMEARING_FRACTION * settings.jet_pt_min)  # fmt: skip
     eta, _, _ = _eta_phi_pt(found.px, found.py, found.pz)
@@ -91,7 +89,7 @@ def reconstruct(lhe: EventChunk, showered: ShoweredChunk, settings: ShowerSettin
     photon_at, photon_e = photons(showered, rng)
     found = jets(showered, photon_at, settings, rng)
     n = len(rows)
-    event_of_photon = np.repeat(np.arange(n), showered.counts)[photon_at]
+    event_of_photon = showered.event[photon_at]
     scale = np.divide(photon_e, showered.e[photon_at], out=np.zeros_like(photon_e), where=showered.e[photon_at] > 0)
     jet_event = np.repeat(np.arange(n), found.counts)
     owner = np.concatenate([jet_event, event_of_photon])
@@ -103,17 +101,7 @@ def reconstruct(lhe: EventChunk, showered: ShoweredChunk, settings: ShowerSettin
         "pdgid": np.concatenate([np.full(len(jet_event), JET_ID), np.full(len(event_of_photon), PHOTON_ID)]),
     }
     order = np.argsort(owner, kind="stable")  # per event: jets (by pT), then photons
-    owner = owner[order]
-    counts = np.bincount(owner, minlength=n)
-    width = int(counts.max()) if n else 0
-    slot = np.arange(len(owner)) - np.concatenate([[0], np.cumsum(counts)])[owner]
-    padded = {}
-    for name, values in columns.items():
-        out = np.zeros((n, width), dtype=values.dtype)
-        out[owner, slot] = values[order]
-        padded[name] = out
-    present = np.zeros((n, width), dtype=bool)
-    present[owner, slot] = True
+    padded, present = pad(np.bincount(owner, minlength=n), {name: v[order] for name, v in columns.items()})
     return EventChunk(
         first_event=lhe.first_event,
         weights={name: w[rows] for name, w in lhe.weights.items()},
@@ -122,7 +110,7 @@ def reconstruct(lhe: EventChunk, showered: ShoweredChunk, settings: ShowerSettin
         py=padded["py"],
         pz=padded["pz"],
         e=padded["e"],
-        spin=np.zeros((n, width)),
+        spin=np.zeros(present.shape),
         present=present,
         globals={name: v[rows] for name, v in lhe.globals.items()},
     )
