@@ -195,3 +195,15 @@ def mlflow_server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     with serving(command, url + "/health", folder / "server.log"):
         yield url
+
+
+def mlflow_runs(uri: str, family: str, run_id: str | None = None) -> list:
+    """The runs of the project's experiment ``family`` (training, evaluation, ...) on a tracking server,
+    those of one chain (its ``mmnb.run_id``) when given."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(f"madminer-notebooks-{family}")
+    assert experiment is not None, family
+    query = f"tags.`mmnb.run_id` = '{run_id}'" if run_id else ""
+    return client.search_runs([experiment.experiment_id], filter_string=query, max_results=1000)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import mlflow_runs
+from tiny import assert_sampling_failure_reported, damaged_physics, yadage
 
 from madminer_notebooks.chain import evaluation_keys
 from madminer_notebooks.driver.image import check_image, container_engine, image_name
@@ -55,11 +54,7 @@ def image(engine) -> str:
 
 
 def workflow(params: Path, work_dir: Path, engine: str, *extra: str, env: dict | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
-         "--work-dir", str(work_dir), "--executor", "docker", "--engine", engine, *extra],
-        capture_output=True, text=True, timeout=3600, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    return yadage(params, work_dir, "--engine", engine, *extra, executor="docker", env=env, timeout=3600)
 
 
 def test_the_image_runs_as_reana_runs_it_and_names_no_build_machine(engine, image):
@@ -99,17 +94,10 @@ def test_the_workflow_in_containers_reproduces_the_papermill_driver(tiny_run, in
 
 
 def test_containerised_steps_track_into_a_server_on_the_host(tiny_run, in_containers, mlflow_server):
-    from mlflow import MlflowClient
-
     params = load_params(tiny_run[0])
     work_dir, _ = in_containers
     chain_id = (work_dir / "_mmnb" / "run_id").read_text().strip()
-    client = MlflowClient(tracking_uri=mlflow_server)
-    found = {}
-    for family in ("training", "evaluation"):
-        experiment = client.get_experiment_by_name(f"madminer-notebooks-{family}")
-        assert experiment is not None, family
-        found[family] = client.search_runs([experiment.experiment_id], f"tags.`mmnb.run_id` = '{chain_id}'")
+    found = {family: mlflow_runs(mlflow_server, family, chain_id) for family in ("training", "evaluation")}
     assert sorted(r.data.tags["mmnb.method"] for r in found["training"]) == sorted(params["training"]["methods"])
     assert all(r.info.status == "FINISHED" for runs in found.values() for r in runs)
     assert all(r.data.tags["mmnb.run_dir"].startswith(str(work_dir)) for r in found["training"])
@@ -119,13 +107,6 @@ def test_containerised_steps_track_into_a_server_on_the_host(tiny_run, in_contai
 def test_a_failing_container_step_names_stage_cell_and_error(tiny_run, image, engine, workflow_env, tmp_path):
     """The ML sub-workflow in containers, on a physics run folder whose combined file is damaged."""
     params, papermill_dir, _, _ = tiny_run
-    physics = tmp_path / "physics"
-    shutil.copytree(papermill_dir / "data", physics / "data", ignore=shutil.ignore_patterns("samples", "limits"))
-    (physics / "data" / "combined.h5").write_bytes(b"not an HDF5 file")
+    physics = damaged_physics(papermill_dir, tmp_path)
     proc = workflow(params, tmp_path / "ml", engine, "--workflow", "ml", "--physics", str(physics))
-    assert proc.returncode == 1
-    assert re.search(r"sampling: stage sampling failed in cell \d+ of 05_sampling.ipynb: OSError", proc.stderr), (
-        proc.stderr[-3000:]
-    )
-    assert "run the same command again to resume" in proc.stderr
-    assert list((tmp_path / "ml" / "sampling" / "notebooks").glob("sampling.failed.ipynb"))
+    assert_sampling_failure_reported(proc, tmp_path / "ml")

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from mg_style import to_madgraph_style
-from test_workflow import yadage
-from tiny import drive, ran, write_params
+from tiny import drive, ran, write_params, yadage
 
 from madminer_notebooks.chain import event_file_keys, executions, file_seed
 from madminer_notebooks.external_events import EventFileError, check_event_file, import_event_file

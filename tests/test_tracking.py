@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port
+from conftest import free_port, mlflow_runs
 from tiny import write_params
 
 from madminer_notebooks.chain import evaluation_keys
@@ -54,21 +54,13 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def runs_of(uri: str, family: str, run_id: str | None = None) -> list:
-    c = client(uri)
-    experiment = c.get_experiment_by_name(f"madminer-notebooks-{family}")
-    assert experiment is not None, family
-    query = f"tags.`mmnb.run_id` = '{run_id}'" if run_id else ""
-    return c.search_runs([experiment.experiment_id], filter_string=query, max_results=1000)
-
-
 def test_training_and_evaluation_runs_carry_params_epoch_histories_and_artifacts(server, tracked):
     params_path, run_dir, _ = tracked
     params = load_params(params_path)
     chain_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
     c = client(server)
 
-    training = runs_of(server, "training", chain_id)
+    training = mlflow_runs(server, "training", chain_id)
     assert sorted(r.data.tags["mmnb.method"] for r in training) == sorted(params["training"]["methods"])
     epochs = params["training"]["epochs"]
     for run in training:
@@ -92,7 +84,7 @@ def test_training_and_evaluation_runs_carry_params_epoch_histories_and_artifacts
         assert hashlib.sha256(Path(local).read_bytes()).digest() == hashlib.sha256(saved).digest()
         assert f"loss_{method}.png" in {a.path for a in c.list_artifacts(run.info.run_id)}
 
-    evaluation = runs_of(server, "evaluation", chain_id)
+    evaluation = mlflow_runs(server, "evaluation", chain_id)
     assert sorted(r.data.tags["mmnb.method"] for r in evaluation) == sorted(evaluation_keys(params))
     summary = json.loads((run_dir / "summary.json").read_text())
     for run in evaluation:
@@ -106,7 +98,7 @@ def test_training_and_evaluation_runs_carry_params_epoch_histories_and_artifacts
         assert f"limits/{method}.npz" in {a.path for a in c.list_artifacts(run.info.run_id, "limits")}
 
     assert summary["tracking"] == {"uri": server, "run_id": chain_id, "experiment_prefix": "madminer-notebooks"}
-    (sampling,) = runs_of(server, "sampling", chain_id)
+    (sampling,) = mlflow_runs(server, "sampling", chain_id)
     stats = json.loads((run_dir / "data" / "samples" / "sampling.json").read_text())
     assert sampling.data.metrics["train_ratio.n_effective_min"] == stats["train_ratio"]["n_effective_min"]
     assert sampling.data.params["train_local.n_samples"] == str(params["sampling"]["n_train_local"])
@@ -130,11 +122,11 @@ def test_a_scan_tracks_every_point_and_compares_them(server, tracked, tmp_path):
 
     chain_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
     points = {}
-    for run in runs_of(server, "training", chain_id):
+    for run in mlflow_runs(server, "training", chain_id):
         points.setdefault(run.data.tags.get("mmnb.scan_point"), []).append(run.data.params["epochs"])
     assert sorted(points["training.epochs=2"]) == ["2", "2", "2"]
     assert sorted(points[f"training.epochs={base_epochs}"]) == [str(base_epochs)] * 3
-    (comparison,) = [r for r in runs_of(server, "evaluation", chain_id) if r.info.run_name == "scan comparison"]
+    (comparison,) = [r for r in mlflow_runs(server, "evaluation", chain_id) if r.info.run_name == "scan comparison"]
     arts = {a.path for a in client(server).list_artifacts(comparison.info.run_id, "scan")}
     assert arts == {"scan/comparison.json", "scan/comparison.md", "scan/comparison.png"}
 
@@ -149,7 +141,7 @@ def test_a_notebook_that_fails_after_its_run_started_marks_the_run_failed(server
                   "--force", env=env)  # fmt: skip
     assert proc.returncode == 1 and "stage training (sally) failed in cell" in proc.stderr, proc.stderr[-2000:]
     chain_id = json.loads((copy / "manifest.json").read_text())["run_id"]
-    failed = [r for r in runs_of(server, "training", chain_id) if r.data.tags["mmnb.run_dir"] == str(copy)]
+    failed = [r for r in mlflow_runs(server, "training", chain_id) if r.data.tags["mmnb.run_dir"] == str(copy)]
     assert [r.info.status for r in failed] == ["FAILED"]
 
 

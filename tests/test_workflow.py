@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny import write_params
+from tiny import assert_sampling_failure_reported, damaged_physics, write_params, yadage
 
 from madminer_notebooks import __version__
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys, executions
@@ -30,14 +29,6 @@ from madminer_notebooks.paths import RunPaths
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_BIN = ROOT / ".venv-workflow" / "bin"
 SPEC_FILES = ("physics.yml", "ml.yml", "combined.yml")
-
-
-def yadage(params: Path, work_dir: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
-         "--work-dir", str(work_dir), "--executor", "local", *extra],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
 
 
 # ---- specs -------------------------------------------------------------------------------------------------
@@ -112,10 +103,8 @@ def test_scatter_lists_cover_every_execution():
 
 def test_docker_executor_without_an_engine_says_so(tmp_path):
     params = write_params(tmp_path)
-    no_daemon = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
-    proc = subprocess.run([sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
-                           "--work-dir", str(tmp_path / "wf"), "--executor", "docker", "--engine", "docker"],
-                          capture_output=True, text=True, timeout=120, env=no_daemon)  # fmt: skip
+    no_daemon = {"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
+    proc = yadage(params, tmp_path / "wf", "--engine", "docker", executor="docker", env=no_daemon, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "--executor docker: no container engine answers (docker info failed)" in proc.stderr, proc.stderr
     assert not (tmp_path / "wf").exists()
@@ -234,13 +223,6 @@ def test_rerunning_the_workflow_skips_every_notebook(runs):
 def test_a_failing_step_names_stage_cell_and_error(runs, tmp_path):
     """The ML sub-workflow on its own, on a physics run folder whose combined file is damaged."""
     params_path, papermill_dir, _, _, _ = runs
-    physics = tmp_path / "physics"
-    shutil.copytree(papermill_dir / "data", physics / "data", ignore=shutil.ignore_patterns("samples", "limits"))
-    (physics / "data" / "combined.h5").write_bytes(b"not an HDF5 file")
+    physics = damaged_physics(papermill_dir, tmp_path)
     proc = yadage(params_path, tmp_path / "ml", "--workflow", "ml", "--physics", str(physics))
-    assert proc.returncode == 1
-    assert re.search(r"sampling: stage sampling failed in cell \d+ of 05_sampling.ipynb: OSError", proc.stderr), (
-        proc.stderr[-3000:]
-    )
-    assert "run the same command again to resume" in proc.stderr
-    assert list((tmp_path / "ml" / "sampling" / "notebooks").glob("sampling.failed.ipynb"))
+    assert_sampling_failure_reported(proc, tmp_path / "ml")

@@ -1,9 +1,11 @@
 """The test suite's tiny parameter set (the quick one, smaller: the whole chain in about two minutes on two
-cores) and how tests run the papermill driver on it."""
+cores) and how tests run the papermill driver and the Yadage workflows on it."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +56,32 @@ def ran(proc: subprocess.CompletedProcess) -> set[str]:
 
 def skipped(proc: subprocess.CompletedProcess) -> set[str]:
     return set(re.findall(r"^\S+\s+(\S+)\s+up to date, skipped", proc.stderr, re.M))
+
+
+def yadage(params: Path, work_dir: Path, *extra: str, executor: str = "local", env: dict | None = None,
+           timeout: int = 900) -> subprocess.CompletedProcess:  # fmt: skip
+    """drivers/yadage with the given executor (``docker``: add ``--engine``) and extra environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
+         "--work-dir", str(work_dir), "--executor", executor, *extra],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def damaged_physics(run_dir: Path, folder: Path) -> Path:
+    """A copy of a run's physics results whose combined file is not HDF5: the ML workflow's first step fails."""
+    physics = folder / "physics"
+    shutil.copytree(run_dir / "data", physics / "data", ignore=shutil.ignore_patterns("samples", "limits"))
+    (physics / "data" / "combined.h5").write_bytes(b"not an HDF5 file")
+    return physics
+
+
+def assert_sampling_failure_reported(proc: subprocess.CompletedProcess, ml_dir: Path) -> None:
+    """The ML workflow on :func:`damaged_physics` failed, naming stage, notebook cell and error, kept the
+    failed notebook and said how to resume."""
+    assert proc.returncode == 1
+    assert re.search(r"sampling: stage sampling failed in cell \d+ of 05_sampling.ipynb: OSError", proc.stderr), (
+        proc.stderr[-3000:]
+    )
+    assert "run the same command again to resume" in proc.stderr
+    assert list((ml_dir / "sampling" / "notebooks").glob("sampling.failed.ipynb"))
