@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import free_port, mlflow_runs
-from tiny import write_params
+from tiny import ran, write_params
 
-from madminer_notebooks.chain import evaluation_keys
+from madminer_notebooks.chain import STAGES, evaluation_keys, executions
 from madminer_notebooks.params import load_params
 from madminer_notebooks.paths import RunPaths
 from madminer_notebooks.tracking import config, git_commit
@@ -37,14 +37,22 @@ def driver(*args: str, env: dict | None = None, timeout: int = 900) -> subproces
 
 
 @pytest.fixture(scope="module")
-def tracked(server, tmp_path_factory):
-    """The tiny chain, its ML stages tracked on the server, then a scan of the number of epochs."""
+def tracked(server, tiny_run, tmp_path_factory):
+    """The tiny chain with its ML stages tracked on the server: a copy of the session's tiny run without the
+    outputs of the tracked stages (sampling to plotting), resumed by the driver, which redoes exactly those."""
+    tiny_params, tiny_dir, _, _ = tiny_run
     folder = tmp_path_factory.mktemp("tracked")
     params = write_params(folder)
+    assert load_params(params) == load_params(tiny_params)
     run_dir = folder / "run"
+    shutil.copytree(tiny_dir, run_dir)
+    redo = [ex for stage in STAGES[STAGES.index("sampling") :] for ex in executions(load_params(params), stage)]
+    for output in {output for ex in redo for output in ex.outputs}:
+        (run_dir / output).unlink()
     env = {"MLFLOW_TRACKING_URI": server}
     proc = driver("run", "--params", str(params), "--run-dir", str(run_dir), env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ran(proc) == {ex.name for ex in redo}, proc.stderr[-3000:]
     return params, run_dir, env
 
 
