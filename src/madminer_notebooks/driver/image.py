@@ -81,7 +81,7 @@ def image_built(cmd: str, name: str | None = None) -> bool:
 
 
 #: Imported by every step before its notebooks: the stage driver and the notebook kernel; and, by the tracked
-#: steps, the MLflow client (``tracking``: about 4 s per import without bytecode, in every tracked step).
+#: steps, the MLflow client (``tracking``: without bytecode, its import took twice as long in every tracked step).
 STEP_MODULES = ("madminer_notebooks.driver.cli", "madminer_notebooks.driver.step", "papermill", "nbconvert",
                 "ipykernel.kernelapp", "torch", "mlflow", "mlflow.entities", "mlflow.exceptions")  # fmt: skip
 
