@@ -127,15 +127,15 @@ class _Pythia:
         while True:
             events = self.pythia.nextBatch(size, "none")  # a failed event is None; so are reads past the end
             at_end = self.pythia.infoPython().atEndOfFile()  # (infoPython() is a snapshot: ask it anew)
-            failed = ak.to_numpy(ak.is_none(events))
-            if at_end:  # the attempts after the last event are no failures
-                failed = failed[: len(failed) - _trailing(failed)]
+            missing = ak.to_numpy(ak.is_none(events))
+            # the attempts after the last event are no failures
+            failed = missing[: len(missing) - _trailing(missing)] if at_end else missing
             for lost in failed:
                 in_a_row = in_a_row + 1 if lost else 0
                 if in_a_row > MAX_FAILURES_IN_A_ROW:
                     raise RuntimeError(f"{self.path}: Pythia failed on {in_a_row} events in a row")
             self.failed += int(failed.sum())
-            shown = ak.drop_none(events[~ak.is_none(events)])
+            shown = ak.drop_none(events)
             if len(shown):
                 if self.weight_columns is None:
                     self.weight_columns = self._weight_columns()
@@ -165,12 +165,13 @@ class _Pythia:
             for c, dtype in ((final.p.px, float), (final.p.py, float), (final.p.pz, float), (final.p.e, float),
                              (final.id, np.int64))
         )  # fmt: skip
-        weights = ak.to_numpy(events.info.weights)[:, self.weight_columns] if self.weight_names else None
         return _Batch(
-            keys=np.asarray(keys, dtype=float),
+            keys=keys,
             starts=np.concatenate([[0], np.cumsum(counts)]),
             columns=columns,
-            weights=np.zeros((len(counts), 0)) if weights is None else weights,
+            weights=ak.to_numpy(events.info.weights)[:, self.weight_columns]
+            if self.weight_names
+            else np.zeros((len(counts), 0)),
         )
 
     def close(self) -> None:
