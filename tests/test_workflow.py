@@ -22,7 +22,7 @@ from madminer_notebooks import __version__
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys, executions
 from madminer_notebooks.driver.errors import UsageError
 from madminer_notebooks.driver.step import MissingInput, link_inputs, scatter_lists
-from madminer_notebooks.driver.yadage_run import SPECS, check_scatters, step_output
+from madminer_notebooks.driver.yadage_run import SPECS, WORKFLOWS, check_scatters, step_output
 from madminer_notebooks.params import load_params
 from madminer_notebooks.paths import RunPaths
 
@@ -190,7 +190,7 @@ def test_the_ml_workflow_reproduces_the_papermill_driver(runs):
 
     # one step per execution, in the step folders yadage made; the executed notebooks are published
     steps = {p.parent.parent.relative_to(work_dir).as_posix(): p.stem for p in work_dir.glob("*/notebooks/*.ipynb")}
-    assert sorted(steps.values()) == sorted(ex.name for s in STAGES[4:] for ex in executions(params, s))
+    assert sorted(steps.values()) == sorted(ex.name for s in WORKFLOWS["ml"][1] for ex in executions(params, s))
     assert {k for k in steps if k.startswith("evaluation_")} == {
         f"evaluation_{i}" for i in range(len(evaluation_keys(params)))
     }
@@ -213,7 +213,7 @@ def test_rerunning_the_workflow_skips_every_notebook(runs):
     proc = yadage(params_path, work_dir, "--workflow", "ml", "--physics", str(papermill_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     logs = "\n".join(p.read_text() for p in work_dir.glob("*/_packtivity/*.run.log"))
-    names = [ex.name for s in STAGES[4:] for ex in executions(load_params(params_path), s)]
+    names = [ex.name for s in WORKFLOWS["ml"][1] for ex in executions(load_params(params_path), s)]
     for name in names:
         assert re.search(rf"\s{re.escape(name)}\s+up to date, skipped", logs), name
     assert json.loads((work_dir / "summary.json").read_text())["limits"] == json.loads(summary)["limits"]
