@@ -62,6 +62,20 @@ def event_file_keys(params: dict) -> list[tuple[str, int, str]]:
     return [(b, i, f"{b}-{i}") for b in gen["sampling_benchmarks"] for i in range(gen["files_per_benchmark"])]
 
 
+def combine_k_factors(params: dict) -> list[float]:
+    """The k-factor of every event file in ``combine_and_shuffle``, in the order of :func:`event_file_keys`.
+
+    MadMiner normalises each event file to the full cross section (``event_norm = average`` divides the
+    weights by that file's own ``nevents``) and ``combine_and_shuffle`` only concatenates, so a benchmark
+    written in k files would count its cross section k times. Each file gets 1/k: together the files of a
+    benchmark carry its cross section once (the average of the files' estimates), however the events were
+    split into files, and MadMiner's own file format is kept.
+    """
+    keys = event_file_keys(params)
+    files = {b: sum(1 for other, _, _ in keys if other == b) for b, _, _ in keys}
+    return [1.0 / files[b] for b, _, _ in keys]
+
+
 def external_entry(params: dict, benchmark: str, file_index: int) -> dict:
     """The ``generation.events`` entry behind event file (benchmark, file_index) of the external backend."""
     position = [k[:2] for k in event_file_keys(params)].index((benchmark, file_index))
