@@ -77,6 +77,28 @@ def test_full_chain_produces_real_results(chain):
     assert summary["tracking"] is None and not (run_dir / "mlflow.db").exists()  # tracking is off by default
     fisher = summary["fisher_information"]
     assert np.all(np.linalg.eigvalsh(np.array(fisher["truth"])) > 0)
+    # the combined sample carries the cross section once, although each benchmark is in two files: after
+    # cuts at most the generator's, and most of it (the two files of a benchmark without k-factors: twice it)
+    from madminer.analysis import DataAnalyzer
+
+    combined = DataAnalyzer(str(run_dir / "data" / "combined.h5")).xsecs(thetas=[np.zeros(2)])[0][0]
+    generated = summary["cross_sections"]["sm"]
+    assert params["generation"]["files_per_benchmark"] == 2
+    assert 0.6 * generated["value_pb"] < combined <= generated["value_pb"] + 3 * generated["error_pb"]
+    # the truth bound and the over-confidence flag: exact likelihoods (rate, histogram) can never beat the truth
+    for name in ("rate", "histo"):
+        quality = summary["limits"][name]["quality"]
+        assert quality["over_confident"] is False
+        assert min(quality["halfwidth_68_over_truth_bound"].values()) > 1.0
+    assert "truth_covariance" in fisher and np.shape(fisher["truth_covariance"]) == (2, 2, 2, 2)
+    # closure checks in the units of the limits: q on the histogram's contours, the score's orthogonality
+    ratio = summary["limits"]["alice"]["closure"]
+    assert {p["contour"] for p in ratio["points"]} == {"68", "95"} and len(ratio["points"]) == 16
+    assert all(p["raw"]["delta_q_error"] > 0 for p in ratio["points"])
+    score = summary["limits"]["sally"]["closure"]
+    assert np.shape(score["orthogonality"]) == (2, 2)
+    # t_xz with d log sigma / d theta subtracted averages to zero on the events it is taken on
+    assert all(abs(c["mean_t_xz"]) < 1e-8 for c in score["components"].values())
 
     # Products: executed notebooks, plots, report; no temporary leftovers.
     names = all_executions(params_path)

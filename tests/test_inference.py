@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from madminer_notebooks.inference.closure import ratio_closure, score_closure
+from madminer_notebooks.inference.closure import contour_points, joint_score, ratio_closure, score_closure
+from madminer_notebooks.inference.fisher import ensemble_information, linear_information, truth_bound
 from madminer_notebooks.inference.intervals import GridValues, summarise
-from madminer_notebooks.inference.quality import method_quality
+from madminer_notebooks.inference.quality import flags, method_quality
 from madminer_notebooks.inference.scan import RegionAtGridEdge, resolve_limits
 
 MU, SIGMA, RHO = np.array([0.06, -0.02]), np.array([0.094, 0.12]), 0.6
@@ -106,20 +107,96 @@ def test_quality_numbers_flag_a_biased_method():
     assert q["histo"]["fisher_det_relative_to_truth"] == pytest.approx(4 / 16)
 
 
-def test_closure_checks_pass_an_exact_estimator_and_fail_a_misnormalised_one():
+def _toy_events(n: int = 40000, seed: int = 3):
+    """Weighted toy events with a joint score t(x, z) = x + z and the best regression on x, t_hat = x."""
+    rng = np.random.default_rng(seed)
+    w_sm = rng.exponential(size=n)
+    x = rng.normal(size=(n, 2))
+    z = rng.normal(scale=0.7, size=(n, 2))
+    return w_sm, x, x + z
+
+
+def test_ratio_closure_is_read_in_q_units_on_the_contours():
     rng = np.random.default_rng(3)
     w_sm = rng.exponential(size=20000)
     x = rng.normal(size=20000)
-    thetas = np.array([[0.5, 0.0], [0.0, 0.5]])
-    w_theta = np.array([w_sm * np.exp(0.3 * x) / np.mean(np.exp(0.3 * x)), w_sm * (1 + 0.1 * x)])
-    exact = np.log(w_theta / w_sm) - np.log(np.sum(w_theta, axis=1) / np.sum(w_sm))[:, None]
-    good = ratio_closure(thetas, exact, exact, w_sm, ["a", "b"])
-    assert good.summary["passed"] and good.summary["max_normalisation_error"] < 1e-12
-    bad = ratio_closure(thetas, exact + 0.05, exact, w_sm, ["a", "b"])  # 5% too large everywhere
-    assert not bad.summary["passed"] and bad.summary["max_normalisation_error"] == pytest.approx(0.0513, abs=1e-3)
-    t = np.column_stack([x, -x]) - np.array([np.sum(w_sm * x), -np.sum(w_sm * x)]) / np.sum(w_sm)
-    assert score_closure(t, t, w_sm, ["a", "b"]).summary["passed"]
-    assert not score_closure(t + 0.5, t, w_sm, ["a", "b"]).summary["passed"]
+    thetas, contours, angles = contour_points([[100.0, 0.0], [0.0, 25.0]], np.zeros(2), directions=4)
+    assert contours == ["68"] * 4 + ["95"] * 4
+    # points on d^T I d = q: 68% at sqrt(2.2788 / 100) in the first parameter, 95% at sqrt(5.9915 / 25) in the second
+    assert thetas[0] == pytest.approx([np.sqrt(2.2788 / 100), 0.0])
+    assert thetas[5] == pytest.approx([0.0, np.sqrt(5.9915 / 25)])
+    shapes = np.exp(np.outer(thetas[:, 0] + thetas[:, 1], x))  # a ratio exactly normalised on these events
+    exact = np.log(shapes / (np.sum(w_sm * shapes, axis=1) / np.sum(w_sm))[:, None])
+    good = ratio_closure(thetas, contours, angles, exact, exact, w_sm, 150.0, ["a", "b"])
+    assert good.summary["passed"] and good.summary["max_abs_delta_q"]["raw"] < 1e-9
+    # 1% too large everywhere: 2 N 0.01 = 3 units of q for N = 150 expected events, well beyond the error
+    bad = ratio_closure(thetas, contours, angles, exact + np.log(1.01), exact, w_sm, 150.0, ["a", "b"])
+    assert not bad.summary["passed"]
+    assert bad.summary["max_abs_delta_q"]["raw"] == pytest.approx(3.0, rel=1e-6)
+    assert 0 < bad.summary["points"][0]["raw"]["delta_q_error"] < 0.5
+    # judged on the calibrated ratio when there is one, the raw one beside it
+    fixed = ratio_closure(thetas, contours, angles, exact + np.log(1.01), exact, w_sm, 150.0, ["a", "b"], (exact, w_sm))
+    assert fixed.summary["passed"] and fixed.summary["judged"] == "calibrated"
+    assert fixed.summary["max_abs_delta_q"]["raw"] == pytest.approx(3.0, rel=1e-6)
+
+
+def test_score_closure_tests_the_orthogonality_of_the_residual():
+    w_sm, x, t_xz = _toy_events()
+    t_xz = joint_score(w_sm, np.exp(0.0) * w_sm[:, None] * t_xz)  # centred: d log sigma subtracted
+    np.testing.assert_allclose(np.sum(w_sm[:, None] * t_xz, axis=0), 0.0, atol=1e-9)
+    best = x - np.sum(w_sm[:, None] * x, axis=0) / np.sum(w_sm)
+    good = score_closure(best, t_xz, w_sm, ["a", "b"]).summary
+    assert good["passed"] and good["max_orthogonality"] < 0.03
+    # twice too large: mean zero still, but the residual is not orthogonal (1/a - 1 = -0.5)
+    scaled = score_closure(2 * best, t_xz, w_sm, ["a", "b"]).summary
+    assert scaled["max_bias_in_std"] < 0.02 and not scaled["passed"]
+    assert scaled["orthogonality"][0][0] == pytest.approx(-0.5, abs=0.03)
+    assert not score_closure(best + 0.5, t_xz, w_sm, ["a", "b"]).summary["passed"]
+
+
+def test_linear_information_is_scale_free_and_the_outer_product_is_not():
+    w_sm, x, t_xz = _toy_events()
+    n = 200.0
+    info = linear_information(x, t_xz, w_sm, n)
+    # the statistic x carries Cov(x, t)^2 / Var(x) = 1 per event and parameter
+    np.testing.assert_allclose(info, n * np.eye(2), atol=0.03 * n)
+    mixed = x @ np.array([[3.0, 1.0], [-0.5, 2.0]])  # any invertible linear map of the statistic
+    np.testing.assert_allclose(linear_information(mixed, t_xz, w_sm, n), info, rtol=1e-9)
+    outer = n * np.einsum("ni,nj,n->ij", 2 * x, 2 * x, w_sm) / np.sum(w_sm)
+    assert outer[0, 0] == pytest.approx(4 * info[0, 0], rel=0.05)
+    mean, covariance = ensemble_information([x, 1.1 * x, 0.9 * x], t_xz, w_sm, n, np.zeros((2, 2)))
+    np.testing.assert_allclose(mean, info, rtol=1e-9)
+    assert covariance.shape == (2, 2, 2, 2) and np.abs(covariance).max() < 1e-9 * n**2  # rescaled members agree
+
+
+def test_an_interval_narrower_than_the_truth_bound_is_flagged():
+    truth = [[100.0, 0.0], [0.0, 25.0]]  # bounds 0.1 and 0.2
+    fisher = {"parameters": ["a", "b"], "truth": truth, "truth_covariance": np.zeros((2, 2, 2, 2)).tolist()}
+
+    def result(half_a, half_b):
+        iv = {n: {"68": {"low": -h, "high": h}, "95": {"low": -2 * h, "high": 2 * h}}
+              for n, h in (("a", half_a), ("b", half_b))}  # fmt: skip
+        return {"best_fit": {"a": 0.0, "b": 0.0}, "intervals": iv, "max_relative_move": 0.0}
+
+    q = method_quality({"histo": result(0.15, 0.3), "alice": result(0.15, 0.15)}, fisher, {"a": 0.0, "b": 0.0})
+    assert not q["histo"]["over_confident"] and q["alice"]["over_confident"]
+    assert q["alice"]["halfwidth_68_over_truth_bound"] == pytest.approx({"a": 1.5, "b": 0.75})
+    assert flags(q["alice"]) == ["narrower than the truth bound (over-confident)"] and flags(q["histo"]) == []
+    # within the bound's Monte-Carlo error it is not flagged: I_bb known to 20% moves the bound by about 10%
+    covariance = np.zeros((2, 2, 2, 2))
+    covariance[1, 1, 1, 1] = 5.0**2
+    uncertain = {**fisher, "truth_covariance": covariance.tolist()}
+    q = method_quality({"alice": result(0.15, 0.19)}, uncertain, {"a": 0.0, "b": 0.0})
+    assert q["alice"]["truth_bound_68_error"]["b"] == pytest.approx(0.02, rel=0.15)
+    assert not q["alice"]["over_confident"]
+
+
+def test_truth_bound_error_follows_the_information_covariance():
+    covariance = np.zeros((2, 2, 2, 2))
+    covariance[0, 0, 0, 0] = 4.0**2  # I_aa = 100 +- 4: bound 0.1 +- 0.002
+    bound, error = truth_bound([[100.0, 0.0], [0.0, 25.0]], covariance)
+    np.testing.assert_allclose(bound, [0.1, 0.2])
+    assert error[0] == pytest.approx(0.002, rel=0.1) and error[1] < 1e-12
 
 
 def test_fisher_errors_are_infinite_where_the_information_has_a_blind_direction():

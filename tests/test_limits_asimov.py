@@ -75,3 +75,58 @@ def test_the_rate_alone_has_the_sm_at_its_minimum(combined):
     # the rate constrains only sigma(theta) = sigma(SM), a curve through the SM: q(SM) must be its minimum
     scan, _ = _scan(combined, "rate")
     assert abs(scan.as_dict()["q_at_truth"]) < 1e-4  # 0.01 sigma
+
+
+class _ShiftedRatio:
+    """A ratio estimator of known form: log r_hat(x|theta) = a theta_0 u(x) + b theta_0, u the standardised
+    first observable; b is a normalisation error that the calibration must remove."""
+
+    def __init__(self, a: float = 0.3, b: float = 0.05):
+        self.a, self.b = a, b
+
+    def log_r(self, x: np.ndarray, thetas: np.ndarray) -> np.ndarray:
+        u = (x[:, 0] - 60.0) / 40.0
+        return np.outer(thetas[:, 0], self.a * u + self.b)
+
+
+def test_ratio_calibration_and_asimov_data_are_disjoint_halves(combined, monkeypatch):
+    from madminer.analysis import DataAnalyzer
+    from madminer.ml import ParameterizedRatioEstimator
+
+    fake = _ShiftedRatio()
+    model = ParameterizedRatioEstimator.__new__(ParameterizedRatioEstimator)
+    model.evaluate_log_likelihood_ratio = lambda x, theta, **kw: (fake.log_r(x, np.asarray(theta)), None)
+    monkeypatch.setattr("madminer.limits.asymptotic_limits.load_estimator", lambda _: model)
+    thetas = np.array([[-0.4, 0.0], [0.0, 0.0], [0.3, 0.2], [0.8, -0.5]])
+    common = dict(mode="ml", theta_true=np.zeros(2), grid_resolutions=None, luminosity=300000.0, include_xsec=True,
+                  test_split=0.2, n_asimov=None, sample_only_from_closest_benchmark=False, return_histos=False,
+                  model_file="unused", thetas_eval=thetas)  # fmt: skip
+    limits = ConsistentAsymptoticLimits(str(combined), calibrate_ratio=True, reference=np.zeros(2))
+    llr = np.asarray(limits.expected_limits(**common)[3])
+
+    # by hand: the calibration's mean over one half of the test partition (at the SM), the Asimov data the other
+    (c0, c1), (a0, a1) = limits.calibration_split(0.2)
+    start, end, _ = limits._calculate_partition_bounds("test", 0.2)
+    assert (c0, a1) == (start, end or limits.n_samples) and c1 == a0 and c1 - c0 > 100 and a1 - a0 > 100
+    analyzer = DataAnalyzer(str(combined))
+    x_cal, w_cal = analyzer.weighted_events(theta=np.zeros(2), start_event=c0, end_event=c1)
+    x_obs, w_obs = analyzer.weighted_events(theta=np.zeros(2), start_event=a0, end_event=a1)
+    n = 300000.0 * limits._calculate_xsecs([np.zeros(2)])[0]
+    log_norm = np.log(np.sum(w_cal * np.exp(fake.log_r(x_cal, thetas)), axis=1) / np.sum(w_cal))
+    expected = n * (np.sum(w_obs * fake.log_r(x_obs, thetas), axis=1) / np.sum(w_obs) - log_norm)
+    np.testing.assert_allclose(llr, expected, rtol=1e-6, atol=1e-6)
+    assert llr[1] == pytest.approx(0.0, abs=1e-9)  # log r = 0 at the SM
+    # the normalisation error b theta_0 is gone (uncalibrated it is n b theta_0, tens of units of log L)...
+    raw = np.asarray(ConsistentAsymptoticLimits(str(combined)).expected_limits(**common)[3])
+    assert abs(raw[3] - llr[3]) > 0.9 * n * fake.b * 0.8
+    # ...but not by construction: on the Asimov events themselves the calibrated value would be <= 0 everywhere
+    # (Jensen); on the disjoint half it differs from that by the halves' Monte-Carlo difference
+    log_norm_self = np.log(np.sum(w_obs * np.exp(fake.log_r(x_obs, thetas)), axis=1) / np.sum(w_obs))
+    self_calibrated = n * (np.sum(w_obs * fake.log_r(x_obs, thetas), axis=1) / np.sum(w_obs) - log_norm_self)
+    assert np.all(self_calibrated <= 1e-9) and not np.allclose(self_calibrated, llr, rtol=1e-3)
+
+
+def test_the_calibration_refuses_a_subset_of_the_asimov_events(combined):
+    limits = ConsistentAsymptoticLimits(str(combined), calibrate_ratio=True)
+    with pytest.raises(ValueError, match="all test events"):
+        limits._asimov_data(np.zeros(2), 0.2, sample_only_from_closest_benchmark=True)

@@ -157,27 +157,57 @@ def test_jets_are_pythias_slowjet_jets_on_showered_events(lhe):
 
 
 def test_the_detector_smears_and_loses_objects_as_parametrised():
-    """Fit the smeared-minus-true distribution of 10^5 objects per region against the card's formulas."""
+    """The card's formulas, each on 10^5 objects: log-normal energies with the resolutions' mean and width,
+    the eta-phi cells and the directions drawn inside them, the tower thresholds, the jet energy scale and the
+    photon efficiency."""
     rng = np.random.default_rng(7)
     n = 100_000
     for resolution, regions in (
-        (det.photon_energy_resolution, [(50.0, 0.5), (200.0, 2.0), (80.0, 3.5)]),
-        (det.jet_energy_resolution, [(60.0, 0.3), (300.0, 1.2), (150.0, 2.5), (600.0, 4.0)]),
+        (det.ecal_resolution, [(50.0, 0.5), (200.0, 2.0), (80.0, 3.5)]),
+        (det.hcal_resolution, [(60.0, 0.3), (5.0, 1.2), (150.0, 2.5), (600.0, 4.0)]),
     ):
         for energy, eta in regions:
             e = np.full(n, energy)
             sigma = float(resolution(e[:1], np.array([eta]))[0])
-            residual = det.smear_energy(e, resolution(e, np.full(n, eta)), rng) - e
-            # Gaussian fit by its moments, with their statistical errors on 10^5 draws
-            assert residual.mean() == pytest.approx(0.0, abs=5 * sigma / np.sqrt(n))
-            assert residual.std() == pytest.approx(sigma, rel=5 / np.sqrt(2 * n))
-    # the card's numbers themselves: 100 GeV photon in the barrel, 100 GeV central jet
-    assert det.photon_energy_resolution(np.array([100.0]), np.array([0.0]))[0] == pytest.approx(
+            measured = det.lognormal(e, resolution(e, np.full(n, eta)), rng)
+            # log-normal: mean and width as given, always positive, the median below the mean by sigma^2 / 2E
+            assert measured.min() > 0
+            assert measured.mean() == pytest.approx(energy, abs=5 * sigma / np.sqrt(n))
+            assert measured.std() == pytest.approx(sigma, rel=0.02 + 5 / np.sqrt(2 * n))
+            s2 = np.log1p((sigma / energy) ** 2)
+            assert np.log(measured).std() == pytest.approx(np.sqrt(s2), rel=5 / np.sqrt(2 * n))
+            assert np.median(measured) == pytest.approx(energy * np.exp(-s2 / 2), rel=5 * sigma / energy / np.sqrt(n))
+    # the card's numbers themselves: 100 GeV in the barrel ECal and HCal
+    assert det.ecal_resolution(np.array([100.0]), np.array([0.0]))[0] == pytest.approx(
         np.sqrt(100**2 * 0.0017**2 + 100 * 0.101**2)
     )
-    assert det.jet_energy_resolution(np.array([100.0]), np.array([0.0]))[0] == pytest.approx(
+    assert det.hcal_resolution(np.array([100.0]), np.array([0.0]))[0] == pytest.approx(
         np.sqrt(100**2 * 0.0302**2 + 100 * 0.5205**2 + 1.59**2)
     )
+    # JetEnergyScale: sqrt((3 - 0.2 |eta|)^2 / pT + 1), 1.0167 for a central 270 GeV jet, 1.14 at 20 GeV, eta 2
+    assert det.jet_energy_scale(np.array([270.0]), np.array([0.0]))[0] == pytest.approx(np.sqrt(9 / 270 + 1))
+    assert det.jet_energy_scale(np.array([20.0]), np.array([-2.0]))[0] == pytest.approx(np.sqrt(2.6**2 / 20 + 1))
+    # the cells: HCal 0.1 x 10 degrees in the barrel, 20 degrees forward; ECal 0.0174 x 1 degree
+    inside, k, iphi = det.HCAL.cells(np.array([0.05, -2.45, 4.0, 5.2]), np.array([0.01, -3.1, 3.1, 0.0]))
+    assert inside.tolist() == [True, True, True, False]
+    np.testing.assert_allclose(det.HCAL.eta_edges[k[:3] - 1], [0.0, -2.5, 3.9], atol=1e-12)
+    np.testing.assert_allclose(det.HCAL.eta_edges[k[:3]], [0.1, -2.4, 4.1], atol=1e-12)
+    assert det.HCAL.phi_bins[k[:3]].tolist() == [36, 36, 18] and iphi[:3].tolist() == [18, 0, 17]
+    inside, k, _ = det.ECAL.cells(np.array([0.3]), np.array([0.0]))
+    assert det.ECAL.eta_edges[k] - det.ECAL.eta_edges[k - 1] == pytest.approx(0.0174) and det.ECAL.phi_bins[k] == 360
+    eta, phi = det.HCAL.smear_in_cell(np.full(n, k_barrel := int(det.HCAL.cells(np.array([0.05]), np.zeros(1))[1][0])),
+                                      np.full(n, 18), rng)  # fmt: skip
+    assert k_barrel > 0 and eta.min() >= 0.0 and eta.max() < 0.1 and phi.min() >= 0.0 and phi.max() < np.pi / 18
+    assert eta.mean() == pytest.approx(0.05, abs=5 * 0.1 / np.sqrt(12 * n))  # uniform inside the cell
+    assert eta.std() == pytest.approx(0.1 / np.sqrt(12), rel=0.01)
+    # towers: deposits in one cell add up; a tower below EnergyMin or two standard deviations is dropped
+    towers = det.towers(det.HCAL, np.zeros(3, dtype=int), np.array([0.05, 0.06, 1.0]), np.array([0.01, 0.02, 1.0]),
+                        np.array([400.0, 100.0, 0.9]), rng)  # fmt: skip
+    assert len(towers.e) == 1 and towers.e[0] == pytest.approx(500.0, abs=5 * det.hcal_resolution(500.0, 0.05))
+    # muons and neutrinos leave nothing; photons and electrons all in the ECal; hadrons in the HCal
+    ids = np.array([13, -14, 22, -11, 211, 2212, 310])
+    assert det.ecal_fraction(ids).tolist() == [0, 0, 1, 1, 0, 0, 0.3]
+    assert det.hcal_fraction(ids).tolist() == [0, 0, 0, 0, 1, 1, 0.7]
     for pt, eta, expected in ((50.0, 0.3, 0.95), (50.0, 2.0, 0.85), (50.0, 2.7, 0.0), (8.0, 0.0, 0.0)):
         eff = det.photon_efficiency(np.full(n, pt), np.full(n, eta))
         seen = det.passes_efficiency(eff, rng).mean()
@@ -264,3 +294,49 @@ def test_the_same_seed_gives_the_same_reconstructed_events_and_another_seed_does
     first, again, other = observations(4), observations(4), observations(5)
     np.testing.assert_array_equal(first, again)
     assert first.shape != other.shape or not np.array_equal(first, other)
+
+
+class _LosingReader(ShowerLHEReader):
+    """The shower reader with every 7th event of the file lost, as if Pythia had failed on it."""
+
+    @staticmethod
+    def kept(first_event: int, n: int) -> np.ndarray:
+        return (first_event - 1 + np.arange(n)) % 7 != 3
+
+    def _chunks(self, path, sampling_benchmark):
+        import dataclasses
+
+        for chunk in super()._chunks(path, sampling_benchmark):
+            keep = self.kept(chunk.first_event, chunk.n)  # Pythia itself lost none here (asserted below)
+            arrays = {f.name: getattr(chunk, f.name)[keep] for f in dataclasses.fields(chunk)
+                      if isinstance(getattr(chunk, f.name), np.ndarray)}  # fmt: skip
+            yield dataclasses.replace(chunk, **arrays, weights={k: v[keep] for k, v in chunk.weights.items()},
+                                      globals={k: v[keep] for k, v in chunk.globals.items()})  # fmt: skip
+
+
+def test_the_shower_level_keeps_the_files_cross_section(lhe, setup_file):
+    """Before any cut the showered events carry the file's cross section, as the parton-level reader reads it
+    from the same file. When events are lost in the shower, their share of the cross section goes to the others:
+    exactly the sampling benchmark's (its events all weigh the same), the others' up to the lost events'
+    fluctuation."""
+    compat.apply()
+
+    def read(reader) -> tuple[dict[str, np.ndarray], int]:
+        reader.add_sample(str(lhe["sm"]), sampled_from_benchmark="sm")
+        reader.add_observable("scale", "scale", required=True)  # every event has one: nothing is cut
+        compat.analyse_samples(reader, lhe["sm"].name)
+        return reader.weights
+
+    parton = read(ColumnarLHEReader(str(setup_file)))
+    shower = read(ShowerLHEReader(str(setup_file), ShowerSettings(mpi=False), seed=8))
+    assert len(parton["sm"]) == len(shower["sm"]) == 1500  # Pythia lost nothing in this file
+    for b in parton:
+        assert np.sum(shower[b]) == pytest.approx(np.sum(parton[b]), rel=1e-12), b
+    assert np.sum(parton["sm"]) == pytest.approx(1.004e-3, rel=0.05)
+
+    losing = read(_LosingReader(str(setup_file), ShowerSettings(mpi=False), seed=8))
+    kept = _LosingReader.kept(1, 1500)
+    assert len(losing["sm"]) == kept.sum() == 1286
+    for b in parton:  # the kept events, scaled by 1500 / 1286
+        np.testing.assert_allclose(losing[b], parton[b][kept] * 1500 / 1286, rtol=1e-12, err_msg=b)
+    assert np.sum(losing["sm"]) == pytest.approx(np.sum(parton["sm"]), rel=1e-12)

@@ -226,7 +226,7 @@ SCHEMA: dict[str, Any] = {
         "resolution": Leaf("an integer >= 3", lambda v: _is_int(v) and v >= 3),
         "hist_vars": STRING_LIST,
         "hist_bins": POS_INT,
-        "calibrate_ratio": optional(BOOL),  # ALICE/ALICES: normalise r_hat on the Asimov events (default true)
+        "calibrate_ratio": optional(BOOL),  # ALICE(S): r_hat normalised off the Asimov events (default true)
     },
     # optional sections: absent means the defaults below (OPTIONAL_SECTIONS)
     "tracking": {

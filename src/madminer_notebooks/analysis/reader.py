@@ -163,10 +163,8 @@ class ColumnarLHEReader(LHEReader):
         k_factor = 1.0 if k_factor is None else k_factor
         if card.norm_is_average is None:
             log.warning("%s: no event_norm in the run card; weights are taken as they are", path)
-        elif card.norm_is_average:
-            if card.nevents is None:
-                raise LHEFormatError(f"{path}: event_norm = average, but the run card has no nevents")
-            k_factor = k_factor / card.nevents
+        elif card.norm_is_average and card.nevents is None:
+            raise LHEFormatError(f"{path}: event_norm = average, but the run card has no nevents")
         observables, cuts, effs = compiled
         obs_parts: list[np.ndarray] = []
         weight_parts: list[np.ndarray] = []
@@ -200,6 +198,8 @@ class ColumnarLHEReader(LHEReader):
         if len(observations) == 0:
             log.warning("  No observations remaining!")
             return None, None
+        if card.norm_is_average:
+            k_factor = k_factor / self._normalising_events(path, int(card.nevents), n_read)
         weights = k_factor * np.concatenate(weight_parts)
         by_name = OrderedDict((name, weights[:, i]) for i, name in enumerate(weight_names))
         out_weights = OrderedDict()
@@ -213,6 +213,11 @@ class ColumnarLHEReader(LHEReader):
             out_weights[benchmark] = by_name[key]
         out_obs = OrderedDict((name, observations[:, i]) for i, (name, _, _) in enumerate(observables))
         return out_obs, out_weights
+
+    def _normalising_events(self, path: Path, nevents: int, n_read: int) -> int:
+        """The number of events that the file's cross section is shared among with ``event_norm = average``:
+        the run card's ``nevents``, as MadMiner takes it."""
+        return nevents
 
     def _chunks(self, path: Path, sampling_benchmark: str) -> Iterator[EventChunk]:
         """The events of one file, chunk by chunk, as the observables see them (here: its particles)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import tracking
 from ..atomic import atomic_file
 from ..chain import STAGES, event_file_keys, executions
+from ..inference.quality import flags
 from ..paths import RunPaths
 
 
@@ -90,15 +91,7 @@ def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
     rows = []
     for method, s in summary["limits"].items():
         q = s.get("quality", {})
-        flags = [
-            f
-            for f, bad in (
-                ("68% CL excludes the SM", q.get("excludes_sm_at_68")),
-                ("closure check failed", q.get("closure_passed") is False),
-                ("interval ends not converged", q.get("converged") is False),
-            )
-            if bad
-        ]
+        raised = flags(q)
         for name, iv in s["intervals"].items():
             cells = [
                 method,
@@ -110,9 +103,11 @@ def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
                 cells.append(f"[{iv[cl]['low']:+.3f}, {iv[cl]['high']:+.3f}]")
             rel = q.get("width_95_relative_to_histo", {}).get(name)
             cells.append("" if rel is None else f"{rel:.2f}")
+            to_truth = q.get("halfwidth_68_over_truth_bound", {}).get(name)
+            cells.append("" if to_truth is None else f"{to_truth:.2f}")
             moved = s.get("convergence", {}).get(name, {}).get("95")
             cells.append("" if moved is None else f"{max(moved.values()):.1%}")
-            cells.append("; ".join(flags))
+            cells.append("; ".join(raised))
             rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     fisher_rows = []
     fisher = summary.get("fisher_information") or {}
@@ -142,7 +137,7 @@ img{{max-width:640px;border:1px solid #eee}}</style></head><body>
 parameters <code>{html.escape(summary["params_file"])}</code>, written {html.escape(summary["written"])}</p>
 <h2>Expected limits (Asimov data at the SM)</h2><table><tr><th>method</th><th>parameter</th><th>best fit</th>
 <th>bias [68% half-widths]</th><th>68% CL</th><th>95% CL</th><th>95% width / histogram</th>
-<th>last refinement moved</th><th>flags</th></tr>
+<th>68% half-width / truth bound</th><th>last refinement moved</th><th>flags</th></tr>
 {"".join(rows)}</table>
 <h2>Fisher information at the SM</h2><table><tr><th>approach</th><th>det I / det I<sub>truth</sub></th></tr>
 {"".join(fisher_rows)}</table>

@@ -7,13 +7,19 @@
   extracts more than the histogram);
 - det I / det I_truth of the Fisher information (1 for a method that captures everything the parton-level
   truth knows);
-- flags: the 68% CL interval excludes the SM; the interval ends had not converged (moved by more than 2% of
-  the width in the last refinement); the estimator failed its closure check.
+- the 68% CL half-width relative to the parton-level truth bound sqrt((I_truth^-1)_ii), the best any analysis
+  of these events can do (:mod:`.fisher`);
+- flags: the 68% CL interval excludes the SM; a half-width below the truth bound by more than twice the
+  bound's Monte-Carlo error (over-confident: the method claims more than the events hold); the interval ends
+  had not converged (moved by more than 2% of the width in the last refinement); the estimator failed its
+  closure check.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .fisher import truth_bound
 
 CONVERGENCE_LIMIT = 0.02
 
@@ -49,6 +55,9 @@ def fisher_errors(matrix) -> np.ndarray:
 def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, float]) -> dict[str, dict]:
     """Quality numbers of every method in ``results`` (each as the evaluation notebook wrote it)."""
     ratios = fisher_ratios(fisher) if fisher and "truth" in fisher else {}
+    bound = error = None
+    if fisher and "truth" in fisher:
+        bound, error = truth_bound(fisher["truth"], fisher.get("truth_covariance"))
     base = results.get("histo")
     out = {}
     for method, r in results.items():
@@ -65,6 +74,14 @@ def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, 
                 q["width_95_relative_to_histo"][name] = q["width_95"][name] / (b["high"] - b["low"])
             excludes |= not (lo68 <= sm[name] <= hi68)
         q["excludes_sm_at_68"] = bool(excludes)
+        if bound is not None:
+            order = fisher.get("parameters") or list(r["intervals"])
+            at = {n: order.index(n) for n in r["intervals"]}
+            half = {n: 0.5 * q["width_68"][n] for n in at}
+            q["truth_bound_68"] = {n: float(bound[i]) for n, i in at.items()}
+            q["truth_bound_68_error"] = {n: float(error[i]) for n, i in at.items()}
+            q["halfwidth_68_over_truth_bound"] = {n: half[n] / bound[i] for n, i in at.items()}
+            q["over_confident"] = any(half[n] < bound[i] - 2 * error[i] for n, i in at.items())
         if "q_at_truth" in r:  # q(SM) - q_min: (distance of the best fit in sigmas)^2 near a quadratic minimum
             q["q_at_sm"] = r["q_at_truth"]
 
@@ -75,3 +92,17 @@ def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, 
             q["fisher_det_relative_to_truth"] = ratios[FISHER_OF[method]]
         out[method] = q
     return out
+
+
+def flags(quality: dict) -> list[str]:
+    """The warnings a method's quality numbers raise, in words (the report and the plotting table)."""
+    return [
+        text
+        for text, raised in (
+            ("68% CL excludes the SM", quality.get("excludes_sm_at_68")),
+            ("narrower than the truth bound (over-confident)", quality.get("over_confident")),
+            ("closure check failed", quality.get("closure_passed") is False),
+            ("interval ends not converged", quality.get("converged") is False),
+        )
+        if raised
+    ]

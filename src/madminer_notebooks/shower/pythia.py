@@ -36,8 +36,8 @@ class ShowerSettings:
     """What the shower and the reconstruction are run with (``analysis.shower`` of the parameters)."""
 
     mpi: bool = True  # multiple parton interactions (the underlying event); off: about 7 times faster
-    jet_radius: float = 0.4
-    jet_pt_min: float = 20.0  # GeV, after the detector's energy smearing
+    jet_radius: float = 0.6  # the ATLAS card's anti-kT radius
+    jet_pt_min: float = 20.0  # GeV, of the clustered towers, before the jet energy scale (the card's JetPTMin)
     jet_eta_max: float = 4.5
 
     @classmethod

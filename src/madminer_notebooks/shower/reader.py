@@ -9,6 +9,7 @@ saved MadMiner file are the parton-level reader's. The detector model does the s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from ..analysis.lhe_columns import EventChunk, iter_chunks
 from ..analysis.reader import ColumnarLHEReader
 from .pythia import MAX_SEED, ShowerSettings, shower_file
 from .reconstruct import reconstruct
+
+log = logging.getLogger(__name__)
 
 #: The HDF5 attribute of an analysed MadMiner file that says which level its observables are at.
 LEVEL_ATTRIBUTE = "mmnb_analysis_level"
@@ -36,6 +39,18 @@ class ShowerLHEReader(ColumnarLHEReader):
 
     def set_smearing(self, *args, **kwargs):
         raise ValueError("at shower level the detector model smears jets and photons; set_smearing is parton level")
+
+    def _normalising_events(self, path: Path, nevents: int, n_read: int) -> int:
+        """The events that came through the shower. Events Pythia loses (a failed hadronisation, say) are
+        not in the sample; with the cross section shared among the survivors the file still carries its whole
+        cross section (the losses are taken to be independent of the kinematics)."""
+        if n_read < nevents:
+            log.warning("%s: %d of %d events lost in the shower (%.2g%%); the weights of the others are scaled"
+                        " by %.6g to keep the cross section", path, nevents - n_read, nevents,
+                        100 * (nevents - n_read) / nevents, nevents / n_read)  # fmt: skip
+        elif n_read > nevents:
+            raise ValueError(f"{path}: {n_read} events showered, but the run card says nevents = {nevents}")
+        return n_read
 
     def _chunks(self, path: Path, sampling_benchmark: str) -> Iterator[EventChunk]:
         seed = (self.seed + 7919 * self._files) % MAX_SEED + 1  # one stream per file of the reader

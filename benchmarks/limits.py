@@ -1,0 +1,235 @@
+"""Expected limits, Fisher information and closure numbers of the presets, with how long the chain took: the
+numbers the README quotes, from runs of the README's main command.
+
+    .venv/bin/python benchmarks/limits.py [--runs-dir runs/limits] [--only NAME ...] [--collect NAME=RUN ...]
+
+Each configuration below is run with ``drivers/run`` into ``RUNS/NAME`` (a finished run folder is resumed,
+so nothing is redone), then read back. The pairs that differ only in ``generation.files_per_benchmark`` are
+the check that the limits do not depend on how the events were split into files (issue 21): their numbers must
+agree within the Monte-Carlo error of the events themselves. ``--collect NAME=RUN`` adds an existing run
+folder as it is (for instance one made by an earlier version of the chain, for a before/after comparison).
+
+Writes ``benchmarks/results/limits.json`` and ``limits.md``; the README's tables are rendered from the JSON by
+:func:`readme_tables`, and a test checks that the README quotes them unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+#: name -> (preset, overrides)
+CONFIGURATIONS: dict[str, tuple[str, dict]] = {
+    "quick": ("quick", {}),
+    "quick-3-files": ("quick", {"generation.files_per_benchmark": 3}),
+    "tutorial-shower": ("tutorial", {}),
+    "tutorial-shower-1-file": ("tutorial", {"generation.files_per_benchmark": 1}),
+    "tutorial-parton": ("tutorial", {"analysis.level": "parton", "analysis.shower": None}),
+    "tutorial-parton-1-file": (
+        "tutorial",
+        {"analysis.level": "parton", "analysis.shower": None, "generation.files_per_benchmark": 1},
+    ),
+}
+METHODS = ("rate", "histo", "sally", "alice", "alices")
+
+
+def run(name: str, runs_dir: Path) -> tuple[Path, float, float]:
+    """``drivers/run`` on one configuration; (run folder, wall seconds, load average before)."""
+    from madminer_notebooks.params import load_params, with_overrides
+
+    preset, overrides = CONFIGURATIONS[name]
+    params = with_overrides(load_params(ROOT / "params" / f"{preset}.yaml"), overrides)
+    folder = runs_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    params_file = folder / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    command = [str(ROOT / "drivers" / "run"), "--params", str(params_file), "--run-dir", str(folder / "run")]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name}: drivers/run failed:\n{proc.stderr[-3000:]}")
+    return folder / "run", time.perf_counter() - start, load
+
+
+def _fisher_errors(matrix) -> list[float]:
+    from madminer_notebooks.inference.quality import fisher_errors
+
+    return [float(v) for v in fisher_errors(matrix)]
+
+
+def read_run(run_dir: Path) -> dict:
+    """The numbers of one finished run folder (older run folders lack some; those are left out)."""
+    from madminer.analysis import DataAnalyzer
+
+    from madminer_notebooks.params import load_params
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    params = load_params(summary["params_file"])
+    names = list(params["physics"]["parameters"])
+    xsec = DataAnalyzer(str(run_dir / "data" / "combined.h5")).xsecs(thetas=[np.zeros(len(names))])[0][0]
+    out: dict = {
+        "params_file": summary["params_file"],
+        "level": params["analysis"].get("level") or "parton",
+        "files_per_benchmark": params["generation"].get("files_per_benchmark"),
+        "events_per_benchmark": params["generation"].get("events_per_benchmark"),
+        "sm_cross_section_pb": {
+            "generator": summary["cross_sections"]["sm"]["value_pb"],
+            "generator_error": summary["cross_sections"]["sm"]["error_pb"],
+            "combined_after_cuts": float(xsec),
+        },  # fmt: skip
+        "methods": {},
+        "fisher_diagonal": {},
+        "fisher_errors": {},
+        "timings": summary.get("timings", {}),
+    }
+    fisher = summary.get("fisher_information") or {}
+    for key, matrix in fisher.items():
+        if key == "parameters" or key.endswith("covariance"):
+            continue
+        out["fisher_diagonal"][key] = [float(v) for v in np.diag(np.asarray(matrix))]
+        out["fisher_errors"][key] = _fisher_errors(matrix)
+    for method in METHODS:
+        r = summary["limits"].get(method)
+        if r is None:
+            continue
+        q = r.get("quality", {})
+        entry = {
+            "best_fit": [r["best_fit"][n] for n in names],
+            "bias_in_halfwidths": [q.get("bias_in_halfwidths", {}).get(n) for n in names],
+            "width_68": [r["intervals"][n]["68"]["high"] - r["intervals"][n]["68"]["low"] for n in names],
+            "width_95": [r["intervals"][n]["95"]["high"] - r["intervals"][n]["95"]["low"] for n in names],
+            "width_95_relative_to_histo": [q.get("width_95_relative_to_histo", {}).get(n) for n in names],
+            "halfwidth_68_over_truth_bound": [q.get("halfwidth_68_over_truth_bound", {}).get(n) for n in names],
+            "over_confident": q.get("over_confident"),
+        }
+        closure = r.get("closure")
+        if closure and "max_abs_delta_q" in closure:
+            entry["closure"] = {"max_abs_delta_q": closure["max_abs_delta_q"], "passed": closure["passed"]}
+        elif closure and "max_orthogonality" in closure:
+            entry["closure"] = {"max_orthogonality": closure["max_orthogonality"],
+                                "max_bias_in_std": closure["max_bias_in_std"], "passed": closure["passed"]}  # fmt: skip
+        out["methods"][method] = entry
+    out["parameters"] = names
+    return out
+
+
+def _pair(values, fmt: str) -> str:
+    if values is None or any(v is None for v in values):
+        return "–"
+    return "(" + ", ".join(format(v, fmt) for v in values) + ")"
+
+
+LABELS = {"rate": "rate", "histo": "histogram", "sally": "SALLY", "alice": "ALICE", "alices": "ALICES"}
+
+
+def limits_table(results: dict, names: list[str]) -> str:
+    """Per configuration and method: 68% widths, bias, 95% width relative to the histogram, 68% half-width
+    relative to the truth bound, closure."""
+    lines = [
+        "| run | method | 68% width (CWL2, CPWL2) | bias [half-widths] | 95% width / histogram"
+        " | half-width / truth bound | closure |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in names:
+        r = results["runs"][name]
+        for method, m in r["methods"].items():
+            closure = m.get("closure")
+            if closure is None:
+                text = ""
+            elif "max_abs_delta_q" in closure:
+                d = closure["max_abs_delta_q"]
+                text = ", ".join(f"{k} {v:.2f}" for k, v in d.items()) + " (max abs Δq)"
+            else:
+                text = f"orthogonality {closure['max_orthogonality']:.3f}"
+            flag = " ⚠ over-confident" if m.get("over_confident") else ""
+            cells = [
+                _pair(m["width_68"], ".3f"),
+                _pair(m["bias_in_halfwidths"], "+.2f"),
+                _pair(m["width_95_relative_to_histo"], ".2f"),
+                _pair(m["halfwidth_68_over_truth_bound"], ".2f") + flag,
+                text,
+            ]
+            lines.append(f"| {name} | {LABELS[method]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fisher_table(results: dict, names: list[str]) -> str:
+    keys = [
+        ("truth", "parton-level truth"),
+        ("sally", "SALLY (linear, scale-free)"),
+        ("sally_outer", "SALLY, N E[t t]"),
+        ("histo_2d", "2D histogram"),
+        ("rate", "rate"),
+    ]
+    lines = ["| run | " + " | ".join(label for _, label in keys) + " |", "| --- |" + " --- |" * len(keys)]
+    for name in names:
+        diag = results["runs"][name]["fisher_diagonal"]
+        lines.append(f"| {name} | " + " | ".join(_pair(diag.get(k), ".1f") for k, _ in keys) + " |")
+    return "\n".join(lines)
+
+
+def timing_table(results: dict, names: list[str]) -> str:
+    stages = ("setup", "generation", "analysis", "combine", "sampling", "training", "evaluation", "plotting")
+    lines = ["| stage (notebook seconds) | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for stage in stages:
+        cells = [f"{results['runs'][n]['timings'].get('notebook_seconds_per_stage', {}).get(stage, float('nan')):.0f}"
+                 for n in names]  # fmt: skip
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    walls = [f"{results['runs'][n]['wall_seconds']:.0f} s" for n in names]
+    lines.append("| end to end (`drivers/run`, wall) | " + " | ".join(walls) + " |")
+    loads = [f"{results['runs'][n]['load_before']:.1f}" for n in names]
+    lines.append("| load average at the start | " + " | ".join(loads) + " |")
+    return "\n".join(lines)
+
+
+def readme_tables(results: dict) -> dict[str, str]:
+    """The README's generated tables, by marker name."""
+    current = [n for n in CONFIGURATIONS if n in results["runs"]]
+    return {
+        "limits": limits_table(results, current),
+        "fisher": fisher_table(results, current),
+        "timings": timing_table(results, [n for n in current if "wall_seconds" in results["runs"][n]]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "limits")
+    parser.add_argument("--only", nargs="*", choices=list(CONFIGURATIONS), default=None)
+    parser.add_argument("--collect", nargs="*", default=[], metavar="NAME=RUN")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    path = RESULTS / "limits.json"
+    results = json.loads(path.read_text()) if path.exists() else {"runs": {}, "collected": {}}
+    for name in args.only if args.only is not None else list(CONFIGURATIONS):
+        run_dir, seconds, load = run(name, args.runs_dir)
+        results["runs"][name] = {**read_run(run_dir), "wall_seconds": round(seconds, 1), "load_before": load}
+        print(f"{name}: {seconds:.0f} s", flush=True)
+    for item in args.collect:
+        name, _, folder = item.partition("=")
+        results["collected"][name] = read_run(Path(folder))
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    tables = readme_tables(results)
+    (RESULTS / "limits.md").write_text(
+        "# Expected limits, Fisher information and timings (benchmarks/limits.py)\n\n"
+        "Asimov data at the SM, 300 fb^-1; widths of each parameter with the other profiled.\n\n"
+        + "\n\n".join(tables.values())
+        + "\n"
+    )
+    print(json.dumps({k: v["methods"].get("histo", {}).get("width_68") for k, v in results["runs"].items()}))
+
+
+if __name__ == "__main__":
+    main()
