@@ -153,6 +153,8 @@ def limits_table(results: dict, names: list[str]) -> str:
                 text = ", ".join(f"{k} {v:.2f}" for k, v in d.items()) + " (max abs Δq)"
             else:
                 text = f"orthogonality {closure['max_orthogonality']:.3f}"
+            if closure is not None and not closure["passed"]:
+                text += " ⚠ failed"
             flag = " ⚠ over-confident" if m.get("over_confident") else ""
             cells = [
                 _pair(m["width_68"], ".3f"),

@@ -1,7 +1,7 @@
 """The README quotes measured numbers only from files that the benchmarks wrote: its limits, Fisher
 information and timing tables are rendered from ``benchmarks/results/limits.json`` by ``benchmarks/limits.py``,
-and must be exactly that rendering (a number edited by hand, or a results file updated without the README,
-fails here)."""
+the image size from ``benchmarks/results/image.json`` by ``benchmarks/image_size.py``, and each must be exactly
+that rendering (a number edited by hand, or a results file updated without the README, fails here)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("limits_benchmark", ROOT / "benchmarks" / "limits.py")
+def _benchmark(name: str = "limits"):
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -37,6 +37,13 @@ def test_the_readme_tables_are_the_benchmarks_results(name):
     assert name in blocks, f"README.md has no block '<!-- generated: {name} ... -->'"
     assert blocks[name] == expected.strip(), f"README.md's {name} table is not benchmarks/results/limits.json's"
     assert re.search(r"\d", expected), "the rendered table holds no number"
+
+
+def test_the_readme_image_size_is_the_benchmarks():
+    result = json.loads((ROOT / "benchmarks" / "results" / "image.json").read_text())
+    line = _benchmark("image_size").readme_line(result)
+    assert generated_blocks((ROOT / "README.md").read_text()).get("image") == line
+    assert result["bytes"] > 100e6  # an image with torch in it
 
 
 def test_a_number_changed_by_hand_is_caught():
