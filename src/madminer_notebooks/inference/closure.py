@@ -68,7 +68,7 @@ def _weighted_range(values: np.ndarray, w: np.ndarray, tail: float = 0.01) -> tu
     order = np.argsort(values)
     cumulative = np.cumsum(w[order]) / np.sum(w)
     lo, hi = np.interp([tail, 1 - tail], cumulative, values[order])
-    return float(lo), float(hi) if hi > lo else float(lo) + 1e-9
+    return float(lo), float(max(hi, lo + 1e-9))  # a non-empty range even for a constant
 
 
 def _estimated_against_joint(ax: plt.Axes, joint: np.ndarray, est: np.ndarray, w: np.ndarray) -> None:
