@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .detector import JET_PT_MIN, JET_RADIUS
+
 log = logging.getLogger(__name__)
 
 #: Pythia's seed range is 1..900 000 000.
@@ -36,8 +38,8 @@ class ShowerSettings:
     """What the shower and the reconstruction are run with (``analysis.shower`` of the parameters)."""
 
     mpi: bool = True  # multiple parton interactions (the underlying event); off: about 7 times faster
-    jet_radius: float = 0.6  # the ATLAS card's anti-kT radius
-    jet_pt_min: float = 20.0  # GeV, of the clustered towers, before the jet energy scale (the card's JetPTMin)
+    jet_radius: float = JET_RADIUS  # the ATLAS card's anti-kT radius
+    jet_pt_min: float = JET_PT_MIN  # GeV, of the clustered towers, before the jet energy scale (the card's JetPTMin)
     jet_eta_max: float = 4.5
 
     @classmethod
