@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from madminer_notebooks.methods import METHODS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -41,7 +43,6 @@ CONFIGURATIONS: dict[str, tuple[str, dict]] = {
         {"analysis.level": "parton", "analysis.shower": None, "generation.files_per_benchmark": 1},
     ),
 }
-METHODS = ("rate", "histo", "sally", "alice", "alices")
 
 
 def run(name: str, runs_dir: Path) -> tuple[Path, float, float]:
@@ -100,7 +101,7 @@ def read_run(run_dir: Path) -> dict:
             continue
         out["fisher_diagonal"][key] = [float(v) for v in np.diag(np.asarray(matrix))]
         out["fisher_errors"][key] = _fisher_errors(matrix)
-    for method in METHODS:
+    for method in METHODS:  # the methods table, in its order
         r = summary["limits"].get(method)
         if r is None:
             continue

@@ -5,8 +5,10 @@ here; the notebooks take their paths from :mod:`madminer_notebooks.paths`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .generator.run import share
+from .methods import baselines, method
 from .paths import RunPaths
 
 STAGES = ("setup", "generation", "analysis", "combine", "sampling", "training", "evaluation", "plotting")
@@ -21,11 +23,6 @@ NOTEBOOKS = {
     "evaluation": "07_evaluation.ipynb",
     "plotting": "08_plotting.ipynb",
 }
-
-#: Limit-setting runs besides the trained methods: rate only, and a histogram of hist_vars.
-BASELINES = ("rate", "histo")
-
-SAMPLE_SETS = ("train_local", "train_ratio", "test")
 
 
 @dataclass(frozen=True)
@@ -135,52 +132,25 @@ def _generation(params: dict, p: RunPaths, b: str, i: int, key: str) -> Executio
 
 
 def evaluation_keys(params: dict) -> list[str]:
-    return list(params["training"]["methods"]) + list(BASELINES)
+    """The evaluation stage's executions: every trained method, then every baseline."""
+    return list(params["training"]["methods"]) + list(baselines())
 
 
-#: What MadMiner's ``Estimator.save`` writes: settings, weights and the input scaling, of x for every
-#: estimator and of theta for the parameterised ones (ALICE, ALICES). A loaded estimator whose scaling files
-#: are missing silently evaluates unscaled inputs, so every one of them is a declared output and input.
-ESTIMATOR_FILES = (
-    "estimator_settings.json",
-    "estimator_state_dict.pt",
-    "estimator_x_means.npy",
-    "estimator_x_stds.npy",
-)
-THETA_SCALING_FILES = ("estimator_theta_means.npy", "estimator_theta_stds.npy")
-PARAMETERISED_METHODS = ("alice", "alices")
-
-
-def model_files(params: dict, method: str) -> tuple[str, ...]:
-    """The saved estimator of ``method`` and its loss history. SALLY is an ensemble (MadMiner's ``Ensemble``
-    saves ``ensemble/ensemble.json`` and one ``estimator_I_*`` set per member); ALICE and ALICES are single
-    parameterised estimators (``estimator_*``, with the theta scaling)."""
-    if method == "sally":
-        members = params["training"]["ensemble"]
-        names = ("ensemble/ensemble.json",) + tuple(
-            f"ensemble/estimator_{i}_{f.removeprefix('estimator_')}" for i in range(members) for f in ESTIMATOR_FILES
-        )
-    else:
-        names = ESTIMATOR_FILES + (THETA_SCALING_FILES if method in PARAMETERISED_METHODS else ())
-    return tuple(f"models/{method}/{name}" for name in (*names, "losses.json"))
-
-
-def sample_files() -> tuple[str, ...]:
-    names = {
-        "train_local": ("x", "theta", "t_xz"),
-        "train_ratio": ("x", "theta0", "theta1", "y", "r_xz", "t_xz"),
-        "test": ("x", "theta"),
-    }
-    return tuple(f"data/samples/{v}_{s}.npy" for s in SAMPLE_SETS for v in names[s]) + ("data/samples/sampling.json",)
+def model_files(params: dict, method: str, p: RunPaths) -> tuple[Path, ...]:
+    """The saved estimator of a trained method and its loss history (:meth:`RunPaths.model_files`)."""
+    return p.model_files(method, params["training"]["ensemble"])
 
 
 def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
     """The executions of a stage with their inputs and outputs (relative to the run folder)."""
     p = RunPaths(run_dir)
-    rel = p.relative
-    setup = rel(p.setup)
+    setup = p.setup
+
+    def rel_all(*files: Path) -> tuple[str, ...]:
+        return tuple(p.relative(f) for f in files)
+
     if stage == "setup":
-        return [Execution("setup", "", {}, (), (setup, "plots/morphing_basis.png"))]
+        return [Execution("setup", "", {}, (), rel_all(setup, p.morphing_plot))]
     if stage == "generation":
         return [_generation(params, p, b, i, key) for b, i, key in event_file_keys(params)]
     if stage == "analysis":
@@ -190,40 +160,34 @@ def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
                 "analysis",
                 key,
                 {"benchmark": b, "file_index": i},
-                (setup, rel(p.events(key))) + ((rel(p.delphes(key)),) if detector else ()),
-                (rel(p.analysed(key)),),
+                rel_all(setup, p.events(key), *((p.delphes(key),) if detector else ())),
+                rel_all(p.analysed(key)),
             )
             for b, i, key in event_file_keys(params)
         ]
     if stage == "combine":
-        analysed = tuple(rel(p.analysed(key)) for _, _, key in event_file_keys(params))
-        return [Execution("combine", "", {}, analysed, (rel(p.combined), "plots/distributions.png"))]
+        analysed = rel_all(*(p.analysed(key) for _, _, key in event_file_keys(params)))
+        return [Execution("combine", "", {}, analysed, rel_all(p.combined, p.distributions_plot))]
+    samples = rel_all(*p.sample_files())
     if stage == "sampling":
-        return [Execution("sampling", "", {}, (rel(p.combined),), sample_files())]
+        return [Execution("sampling", "", {}, rel_all(p.combined), samples)]
     if stage == "training":
         return [
-            Execution("training", m, {"method": m}, sample_files(), (*model_files(params, m), f"plots/loss_{m}.png"))
+            Execution("training", m, {"method": m}, samples, rel_all(*model_files(params, m, p), p.loss_plot(m)))
             for m in params["training"]["methods"]
         ]
     if stage == "evaluation":
         out = []
         for name in evaluation_keys(params):
-            inputs = (rel(p.combined),) + (model_files(params, name) if name not in BASELINES else ())
-            outputs = (rel(p.limits(name)), rel(p.limit_result(name)), f"plots/p_values_{name}.png")
-            if name in ("sally", "alice", "alices"):
-                outputs += (f"plots/closure_{name}.png",)
-            out.append(Execution("evaluation", name, {"method": name}, inputs, outputs))
+            entry = method(name)
+            inputs = rel_all(p.combined, *(model_files(params, name, p) if entry.trained else ()))
+            outputs = (p.limits(name), p.limit_result(name), p.p_values_plot(name))
+            outputs += (p.closure_plot(name),) if entry.closure else ()
+            out.append(Execution("evaluation", name, {"method": name}, inputs, rel_all(*outputs)))
         return out
     if stage == "plotting":
-        limits = tuple(rel(f(n)) for n in evaluation_keys(params) for f in (p.limits, p.limit_result))
-        summaries = tuple(rel(p.generation_summary(key)) for _, _, key in event_file_keys(params))
-        outputs = (
-            rel(p.intervals),
-            rel(p.fisher),
-            "plots/limits.png",
-            "plots/p_values.png",
-            "plots/cross_sections.png",
-            "plots/fisher_information.png",
-        )
-        return [Execution("plotting", "", {}, limits + summaries + (setup, rel(p.combined)), outputs)]
+        limits = [f(n) for n in evaluation_keys(params) for f in (p.limits, p.limit_result)]
+        summaries = [p.generation_summary(key) for _, _, key in event_file_keys(params)]
+        outputs = (p.intervals, p.fisher, p.limits_plot, p.p_values_summary_plot, p.cross_sections_plot, p.fisher_plot)
+        return [Execution("plotting", "", {}, rel_all(*limits, *summaries, setup, p.combined), rel_all(*outputs))]
     raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from .methods import PARAMETERISED_RATIO, method, trained_methods
+
 log = logging.getLogger(__name__)
 
 
@@ -30,8 +32,14 @@ class ParamsError(ValueError):
 
 @dataclass(frozen=True)
 class Leaf:
-    expected: str
+    """A value's check, and what it expects in words (a callable for words read from a table at check time)."""
+
+    description: str | Callable[[], str]
     check: Callable[[Any], bool]
+
+    @property
+    def expected(self) -> str:
+        return self.description() if callable(self.description) else self.description
 
 
 def _is_int(v: Any) -> bool:
@@ -68,9 +76,6 @@ def one_of(*choices: str) -> Leaf:
 
 def optional(leaf: Leaf) -> Leaf:
     return Leaf(leaf.expected + " or null", lambda v: v is None or leaf.check(v))
-
-
-METHODS = ("sally", "alice", "alices")
 
 
 @dataclass(frozen=True)
@@ -207,8 +212,8 @@ SCHEMA: dict[str, Any] = {
     },
     "training": {
         "methods": Leaf(
-            "a non-empty list of methods from " + ", ".join(METHODS),
-            lambda v: isinstance(v, list) and v and all(m in METHODS for m in v) and len(set(v)) == len(v),
+            lambda: "a non-empty list of methods from " + ", ".join(trained_methods()),
+            lambda v: isinstance(v, list) and v and all(m in trained_methods() for m in v) and len(set(v)) == len(v),
         ),
         "hidden": INT_LIST,
         "activation": one_of("tanh", "relu", "sigmoid"),
@@ -371,7 +376,7 @@ def _check_prior_covers_grid(p: dict, errors: list[str]) -> None:
     """ALICE/ALICES learn r(x|theta) only where the prior put training points: a prior whose bulk misses the
     evaluation grid trains the estimators where no limit is evaluated, and evaluates them where they never
     saw data."""
-    if not {"alice", "alices"} & set(p["training"]["methods"]):
+    if not any(method(m).kind == PARAMETERISED_RATIO for m in p["training"]["methods"]):
         return
     for name, (kind, a, b) in p["sampling"]["prior"].items():
         low, high = (a, b) if kind == "flat" else (a - b, a + b)

@@ -1,4 +1,5 @@
-"""Plot helpers for the notebooks: consistent styles per method and atomic saving of figures."""
+"""Plot helpers for the notebooks: contours and Fisher ellipses in each method's style (from the methods
+table), and atomic saving of figures."""
 
 from __future__ import annotations
 
@@ -8,14 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .atomic import atomic_file
-
-STYLE = {
-    "rate": {"color": "0.55", "label": "rate only"},
-    "histo": {"color": "tab:green", "label": "histogram"},
-    "sally": {"color": "tab:blue", "label": "SALLY"},
-    "alice": {"color": "tab:red", "label": "ALICE"},
-    "alices": {"color": "tab:purple", "label": "ALICES"},
-}
+from .methods import style
 
 #: -2 Delta log L for 68% and 95% CL with two parameters.
 Q_2D = {"68": 2.2788, "95": 5.9915}
@@ -47,10 +41,10 @@ def as_image(theta_grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
 def contour_panel(ax: plt.Axes, theta_grid: np.ndarray, q: np.ndarray, name: str, labels: list[str]) -> None:
     """68% (solid) and 95% (dashed) CL contours of q = -2 Delta log L for one method."""
     xs, ys, image = as_image(theta_grid, q)
-    style = STYLE.get(name, {"color": "k", "label": name})
-    ax.contour(xs, ys, image, levels=[Q_2D["68"]], colors=[style["color"]], linestyles="solid")
-    ax.contour(xs, ys, image, levels=[Q_2D["95"]], colors=[style["color"]], linestyles="dashed")
-    ax.plot([], [], color=style["color"], label=style["label"])
+    look = style(name)
+    ax.contour(xs, ys, image, levels=[Q_2D["68"]], colors=[look["color"]], linestyles="solid")
+    ax.contour(xs, ys, image, levels=[Q_2D["95"]], colors=[look["color"]], linestyles="dashed")
+    ax.plot([], [], color=look["color"], label=look["label"])
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
 

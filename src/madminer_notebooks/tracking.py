@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import methods
 from .params import params_hash
 from .paths import RunPaths
 
@@ -279,7 +280,8 @@ def tracked_run(
 
 
 def training_run_name(method: str, training: dict) -> str:
-    """E.g. ``alices h50x50 lr0.001 e8 a1.0``: the method and the settings people compare."""
+    """E.g. ``alices h50x50 lr0.001 e8 b128 a1``: the method and the settings people compare (with the
+    method's own settings from the methods table, each as its first letter and value)."""
     hidden = "x".join(str(h) for h in training["hidden"])
     name = f"{method} h{hidden} lr{training['learning_rate']:g} e{training['epochs']} b{training['batch_size']}"
-    return name + (f" a{training['alpha']:g}" if method == "alices" else "")
+    return name + "".join(f" {key[0]}{training[key]:g}" for key in methods.method(method).training_keys)

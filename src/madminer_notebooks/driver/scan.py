@@ -106,7 +106,8 @@ def write_comparison(params: dict, base: RunPaths, rows: list[dict]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plotting import STYLE, save_figure
+    from ..methods import style
+    from ..plotting import save_figure
 
     folder = base.root / "scan"
     names = list(params["physics"]["parameters"])
@@ -134,8 +135,8 @@ def write_comparison(params: dict, base: RunPaths, rows: list[dict]) -> Path:
         for m in methods:
             widths = [r["results"][m]["intervals"][n]["95"]["high"] - r["results"][m]["intervals"][n]["95"]["low"]
                       for r in rows]  # fmt: skip
-            style = STYLE.get(m, {"label": m})
-            ax.plot(list(x), widths, marker="o", label=style["label"], color=style.get("color"))
+            look = style(m)
+            ax.plot(list(x), widths, marker="o", label=look["label"], color=look["color"])
         ax.set_xticks(list(x), [r["point"] for r in rows], rotation=30)
         ax.set_ylabel(f"width of the 95% CL interval of {n}")
     axes[0][0].legend(fontsize=8)

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..methods import METHODS
 from .fisher import truth_bound
 
 CONVERGENCE_LIMIT = 0.02
-
-#: which Fisher information belongs to which method
-FISHER_OF = {"rate": "rate", "histo": "histo_2d", "sally": "sally"}
 
 
 def fisher_ratios(fisher: dict[str, list]) -> dict[str, float]:
@@ -88,8 +86,9 @@ def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, 
         q["converged"] = bool(r.get("max_relative_move", 0.0) < CONVERGENCE_LIMIT)
         if "closure" in r:
             q["closure_passed"] = bool(r["closure"]["passed"])
-        if method in FISHER_OF and FISHER_OF[method] in ratios:
-            q["fisher_det_relative_to_truth"] = ratios[FISHER_OF[method]]
+        fisher_key = METHODS[method].fisher_key if method in METHODS else None
+        if fisher_key in ratios:
+            q["fisher_det_relative_to_truth"] = ratios[fisher_key]
         out[method] = q
     return out
 
