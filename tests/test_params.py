@@ -142,3 +142,16 @@ def test_a_bad_observable_is_refused_before_any_stage(tmp_path, observable, mess
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"error: {path}: analysis.observables: {message}"), proc.stderr
     assert not run_dir.exists()
+
+
+def test_the_parameter_reference_is_generated_from_the_schema():
+    """docs/parameters.md is what the schema says today, and every key of the schema is described."""
+    from madminer_notebooks import params_reference
+
+    assert params_reference.undocumented() == ([], [])
+    page = (ROOT / "docs" / "parameters.md").read_text()
+    assert page == params_reference.render(), (
+        "docs/parameters.md is stale: python -m madminer_notebooks.params_reference docs/parameters.md"
+    )
+    assert "| `training.ensemble` | a positive integer or null | `5` |" in page  # a default from KEY_DEFAULTS
+    assert "| `analysis.shower.jet_radius` | a number in (0, 1.5] | `0.6` |" in page  # from the detector's card

@@ -33,16 +33,15 @@ from typing import IO
 import yaml
 
 from .atomic import atomic_file
-from .params import PATH_KEYS, load_params
+from .lhe_file import WGT, LHEFormatError, RunCard, is_gzipped, open_text
+from .params import EVENT_FILE_KEYS, PATH_KEYS, load_params
 
 log = logging.getLogger(__name__)
 
-_WGT = re.compile(r"""<wgt\s+id\s*=\s*(['"])(?P<id>[^'"]+)\1\s*>\s*(?P<value>[^<\s]+)\s*</wgt>""")
 _WEIGHT_DECL = re.compile(r"""<weight\s+id\s*=\s*(['"])(?P<id>[^'"]+)\1""")
-_RUN_CARD_LINE = re.compile(r"^\s*(?P<value>[^=!#]+?)\s*=\s*(?P<key>\w+)")
 
 
-class EventFileError(ValueError):
+class EventFileError(LHEFormatError):
     """An external event file cannot be used; the message names the file, the event and the problem."""
 
 
@@ -61,20 +60,15 @@ class EventFileSummary:
         return asdict(self)
 
 
-def _open(path: Path) -> IO[str]:
-    with path.open("rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", errors="replace") if gzipped else path.open("rt", errors="replace")
-
-
 def _numbered(f: IO[str]) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(f, start=1):
         yield number, line.strip()
 
 
-def _header(path: Path, lines: Iterator[tuple[int, str]]) -> tuple[dict[str, str], list[str], list[float]]:
-    """Run card values, declared weight ids and the process cross sections (value, error) of ``<init>``."""
-    run_card: dict[str, str] = {}
+def _header(path: Path, lines: Iterator[tuple[int, str]]) -> tuple[RunCard, list[str], list[float]]:
+    """The run card (read as MadMiner reads it), declared weight ids and the process cross sections (value,
+    error) of ``<init>``."""
+    card_lines: list[str] = []
     declared: list[str] = []
     init: list[float] = []
     seen_root = in_card = in_init = False
@@ -92,9 +86,7 @@ def _header(path: Path, lines: Iterator[tuple[int, str]]) -> tuple[dict[str, str
         elif line.startswith("</MGRunCard"):
             in_card = False
         elif in_card:
-            m = _RUN_CARD_LINE.match(line)
-            if m:
-                run_card[m["key"].lower()] = m["value"].strip()
+            card_lines.append(line.replace("<![CDATA[", "").replace("]]>", ""))
         elif m := _WEIGHT_DECL.match(line):
             declared.append(m["id"])
         elif re.match(r"<init[\s>]", line):  # not <initrwgt>
@@ -118,7 +110,11 @@ def _header(path: Path, lines: Iterator[tuple[int, str]]) -> tuple[dict[str, str
             f"{path}: no <MGRunCard> in the header (MadMiner reads nevents and event_norm from the MadGraph run card"
             " that MadGraph writes there)"
         )
-    return run_card, declared, init
+    try:
+        card = RunCard.from_lines(card_lines, path)
+    except LHEFormatError as err:
+        raise EventFileError(str(err)) from None
+    return card, declared, init
 
 
 def _float(path: Path, number: int, event: int, text: str, what: str) -> float:
@@ -181,7 +177,7 @@ def _events(path: Path, lines: Iterator[tuple[int, str]], needed: list[str]) -> 
                 )
             for text in columns[:13]:
                 _float(path, p_number, event, text, "a particle column")
-        weights = {m["id"]: (n, m["value"]) for n, text in block[1 + nup :] for m in _WGT.finditer(text)}
+        weights = {m["id"]: (n, m["value"]) for n, text in block[1 + nup :] for m in WGT.finditer(text)}
         for name in needed:
             if name not in weights:
                 have = ", ".join(weights) or "no <wgt> entries"
@@ -204,7 +200,7 @@ def check_event_file(path: str | Path, benchmarks: list[str], sampling_benchmark
         )
     needed = [b for b in benchmarks if b != sampling_benchmark]
     try:
-        f = _open(path)
+        f = open_text(path)
     except OSError as err:
         raise EventFileError(f"{path}: cannot read ({err.strerror})") from None
     with f:
@@ -232,19 +228,16 @@ def check_event_file(path: str | Path, benchmarks: list[str], sampling_benchmark
             ) from None
     if n == 0:
         raise EventFileError(f"{path}: no events")
-    event_norm = run_card.get("event_norm", "average").lower()
+    event_norm = run_card.event_norm or "sum"  # none stated: MadMiner takes the weights as they are
     if event_norm not in ("average", "sum"):
         raise EventFileError(f"{path}: run card event_norm = {event_norm!r}; MadMiner reads 'average' or 'sum'")
     if event_norm == "average":
-        stated = run_card.get("nevents")
-        try:
-            stated_n = int(float(stated)) if stated is not None else None
-        except ValueError:
-            stated_n = None
-        if stated_n != n:
+        stated = run_card.nevents
+        if stated != n:
             raise EventFileError(
-                f"{path}: the run card says nevents = {stated}, the file has {n} events; with event_norm = average "
-                "MadMiner divides every weight by nevents, so the cross section would be wrong"
+                f"{path}: the run card says nevents = {stated if stated is None else f'{stated:g}'}, the file has "
+                f"{n} events; with event_norm = average MadMiner divides every weight by nevents, so the cross "
+                "section would be wrong"
             )
         sigma = total / n
         spread = math.sqrt(max(total_sq / n - sigma * sigma, 0.0) / n)
@@ -258,10 +251,8 @@ def check_event_file(path: str | Path, benchmarks: list[str], sampling_benchmark
 def import_event_file(source: str | Path, target: str | Path) -> None:
     """Copy a checked file into the run folder as ``target`` (gzip, as generated files are), atomically."""
     source, target = Path(source), Path(target)
-    with source.open("rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
     with atomic_file(target) as tmp:
-        if gzipped:
+        if is_gzipped(source):
             shutil.copyfile(source, tmp)
         else:
             with source.open("rb") as src, gzip.open(tmp, "wb", compresslevel=4) as dst:
@@ -287,7 +278,7 @@ def stage_parameter_file(params_file: str | Path, folder: str | Path, name: str 
             gen[parent][key] = resolved["generation"][parent][key]
     listed = zip(gen.get("events", []), resolved["generation"].get("events", []), strict=True)
     for i, (entry, source) in enumerate(listed):
-        for key in ("path", "delphes"):
+        for key in EVENT_FILE_KEYS:
             if not source.get(key):
                 continue
             original = Path(source[key])

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .methods import PARAMETERISED_RATIO, method, trained_methods
+from .shower.detector import JET_PT_MIN, JET_RADIUS
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +114,19 @@ PARAMETER = {
     "range": RANGE,
 }
 
-SHOWER_KEYS: dict[str, Leaf] = {
-    "mpi": BOOL,
-    "jet_radius": Leaf("a number in (0, 1.5]", lambda v: _is_number(v) and 0 < v <= 1.5),
-    "jet_pt_min": NONNEG_NUMBER,
-    "jet_eta_max": POS_NUMBER,
+#: ``analysis.shower``: the keys it may set, and what a key left out means (the jets of the ATLAS card).
+SHOWER_KEYS: dict[str, tuple[Leaf, Any]] = {
+    "mpi": (BOOL, True),
+    "jet_radius": (Leaf("a number in (0, 1.5]", lambda v: _is_number(v) and 0 < v <= 1.5), JET_RADIUS),
+    "jet_pt_min": (NONNEG_NUMBER, JET_PT_MIN),
+    "jet_eta_max": (POS_NUMBER, 4.5),
 }
+SHOWER_DEFAULTS: dict[str, Any] = {key: default for key, (_, default) in SHOWER_KEYS.items()}
 SHOWER = Leaf(
-    "a mapping with any of the keys " + ", ".join(f"{k} ({leaf.expected})" for k, leaf in SHOWER_KEYS.items()),
-    lambda v: isinstance(v, dict) and all(k in SHOWER_KEYS and SHOWER_KEYS[k].check(x) for k, x in v.items()),
+    "a mapping with any of the keys " + ", ".join(f"{k} ({leaf.expected})" for k, (leaf, _) in SHOWER_KEYS.items()),
+    lambda v: isinstance(v, dict) and all(k in SHOWER_KEYS and SHOWER_KEYS[k][0].check(x) for k, x in v.items()),
 )
+OPTIONAL_SHOWER = optional(SHOWER)
 
 SMEARING = {
     "pdgids": Leaf("a non-empty list of integers", lambda v: isinstance(v, list) and v and all(_is_int(x) for x in v)),
@@ -195,9 +199,9 @@ SCHEMA: dict[str, Any] = {
         },
     ),
     "analysis": {
-        "reader": optional(one_of("columnar", "madminer")),  # null/absent: columnar (KEY_DEFAULTS)
-        "level": optional(one_of("parton", "shower")),  # null/absent: parton (KEY_DEFAULTS)
-        "shower": optional(SHOWER),  # null/absent: the defaults of madminer_notebooks.shower.ShowerSettings
+        "reader": optional(one_of("columnar", "madminer")),
+        "level": optional(one_of("parton", "shower")),
+        "shower": OPTIONAL_SHOWER,  # null/absent keys: SHOWER_DEFAULTS
         "smearing": {"jets": SMEARING, "photons": SMEARING},
         "observables": MapOf(STRING, "a mapping of observable names to MadMiner expressions"),
         "cuts": {"m_aa": RANGE, "pt_j1_min": NONNEG_NUMBER},
@@ -220,8 +224,8 @@ SCHEMA: dict[str, Any] = {
         "epochs": POS_INT,
         "batch_size": POS_INT,
         "learning_rate": POS_NUMBER,
-        "final_learning_rate": optional(POS_NUMBER),  # exponential decay to this (default 1e-4)
-        "ensemble": optional(POS_INT),  # SALLY estimators in the ensemble (default 5)
+        "final_learning_rate": optional(POS_NUMBER),
+        "ensemble": optional(POS_INT),
         "alpha": NONNEG_NUMBER,
         "validation_split": FRACTION,
     },
@@ -231,7 +235,7 @@ SCHEMA: dict[str, Any] = {
         "resolution": Leaf("an integer >= 3", lambda v: _is_int(v) and v >= 3),
         "hist_vars": STRING_LIST,
         "hist_bins": POS_INT,
-        "calibrate_ratio": optional(BOOL),  # ALICE(S): r_hat normalised off the Asimov events (default true)
+        "calibrate_ratio": optional(BOOL),
     },
     # optional sections: absent means the defaults below (OPTIONAL_SECTIONS)
     "tracking": {
@@ -246,7 +250,8 @@ SCHEMA: dict[str, Any] = {
     ),
 }
 
-#: Optional keys (leaves that accept null) and what leaving them out, or null, means.
+#: Optional keys (leaves that accept null) and what leaving them out, or null, means. What each key means
+#: is in :mod:`.params_reference` (and docs/parameters.md, generated from it).
 KEY_DEFAULTS: dict[str, Any] = {
     "analysis.reader": "columnar",
     "analysis.level": "parton",
@@ -437,6 +442,8 @@ def _check_scan_key(p: dict, dotted: str, values: list, errors: list[str]) -> No
 #: Keys under ``generation`` that hold paths: relative ones are taken from the parameter file's folder, so
 #: a parameter set and its event files travel together (to a workflow step, to REANA).
 PATH_KEYS = ("madgraph.mg_dir", "madgraph.cards", "madgraph.delphes", "madgraph.delphes_card")
+#: The keys of a ``generation.events`` entry that hold paths (all of them must exist).
+EVENT_FILE_KEYS = ("path", "delphes")
 
 
 def _resolve_paths(p: dict, base: Path, errors: list[str]) -> None:
@@ -448,7 +455,7 @@ def _resolve_paths(p: dict, base: Path, errors: list[str]) -> None:
         if node and node.get(key):
             node[key] = str((base / Path(node[key]).expanduser()).resolve())
     for i, entry in enumerate(gen.get("events", [])):
-        for key in ("path", "delphes"):
+        for key in EVENT_FILE_KEYS:
             if entry.get(key) is None:
                 continue
             entry[key] = str((base / Path(entry[key]).expanduser()).resolve())

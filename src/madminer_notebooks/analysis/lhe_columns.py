@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..lhe_file import WGT_BYTES, LHEFormatError, open_binary
+
 log = logging.getLogger(__name__)
 
 #: columns of a particle line that are used: id, status, px, py, pz, E, spin
@@ -41,12 +43,7 @@ _EVENT_TEXT = re.compile(rb"<event\b[^>]*>([^<]*)")
 _EVENT_END = re.compile(rb"</event\s*>")
 _RWGT = re.compile(rb"<rwgt\b[^>]*>(.*?)</rwgt\s*>", re.S)
 _RWGT_START = re.compile(rb"<rwgt[\s>]")
-_WGT = re.compile(rb"""<wgt\s+id\s*=\s*(['"])([^'"]*)\1[^>]*>([^<]*)</wgt\s*>""")
 _CHUNK_BYTES = 8 << 20
-
-
-class LHEFormatError(ValueError):
-    """An LHE file cannot be read; the message names the file, the event and what was expected."""
 
 
 @dataclass
@@ -83,56 +80,6 @@ class EventChunk:
         )
 
 
-@dataclass(frozen=True)
-class RunCard:
-    """What MadMiner reads from ``<MGRunCard>``: ``nevents`` and whether ``event_norm`` is ``average``."""
-
-    nevents: float | None
-    norm_is_average: bool | None
-
-
-class _GzipStream:
-    """A gzipped file's bytes through zlib directly, in 4 MB reads (Python's ``gzip`` module reads small pieces
-    and took 0.66 s for the 135 MB of 10^5 events where zlib itself takes 0.46 s). Handles concatenated gzip
-    members; zlib checks each member's CRC, and a stream that ends inside a member is an error."""
-
-    def __init__(self, path: Path, block: int = 4 << 20):
-        self._file = open(path, "rb")  # noqa: SIM115 (closed in close())
-        self._block = block
-        self._z = zlib.decompressobj(wbits=31)
-        self._pending = b""
-        self._done = False
-
-    def read(self, size: int) -> bytes:
-        chunks, have = [self._pending], len(self._pending)
-        while have < size and not self._done:
-            if self._z.eof:  # a member ended: another may follow
-                data = self._z.unused_data or self._file.read(self._block)
-                if not data:
-                    self._done = True
-                    break
-                self._z = zlib.decompressobj(wbits=31)
-            else:
-                data = self._file.read(self._block)
-                if not data:
-                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
-            piece = self._z.decompress(data)
-            chunks.append(piece)
-            have += len(piece)
-        joined = b"".join(chunks)
-        self._pending = joined[size:]
-        return joined[:size]
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 def pad(counts: np.ndarray, columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Flat rows, ``counts[i]`` of them for event ``i`` in event order, into the padded (n, k) layout of an
     :class:`EventChunk` (row j of event i at [i, j], zeros beyond); also the mask of the real entries."""
@@ -148,54 +95,6 @@ def pad(counts: np.ndarray, columns: dict[str, np.ndarray]) -> tuple[dict[str, n
     present = np.zeros((n, k), dtype=bool)
     present[event, slot] = True
     return out, present
-
-
-def open_binary(path: Path):
-    """The file's bytes, decompressed if it is gzipped (by its magic number, not its name)."""
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    return _GzipStream(path) if gzipped else open(path, "rb")
-
-
-def read_run_card(path: Path) -> RunCard:
-    """``nevents`` and ``event_norm`` of the MadGraph run card in the header, parsed line by line as MadMiner
-    parses them (``value = key ! comment``; a line with two ``!`` or two ``=`` is ignored)."""
-    text = _header_text(path)
-    m = re.search(rb"<MGRunCard[^>]*>(.*?)</MGRunCard\s*>", text, re.S)
-    if m is None:
-        raise LHEFormatError(
-            f"{path}: no <MGRunCard> in the header (MadMiner reads nevents and event_norm from the MadGraph run card)"
-        )
-    card = m.group(1).replace(b"<![CDATA[", b"").replace(b"]]>", b"").decode("utf-8", "replace")
-    nevents = norm = None
-    for line in card.splitlines():
-        parts = line.split("!")
-        if len(parts) == 2:
-            line = parts[0]
-        fields = line.split("=")
-        if len(fields) != 2:
-            continue
-        value, key = fields[0].strip(), fields[1].strip()
-        if key == "nevents":
-            nevents = float(value)
-        if key == "event_norm":
-            norm = value == "average"
-    return RunCard(nevents, norm)
-
-
-def _header_text(path: Path) -> bytes:
-    """Everything before the first ``<event``."""
-    out = bytearray()
-    with open_binary(path) as f:
-        while True:
-            block = _read(f, path, 1 << 20)
-            if not block:
-                break
-            out += block
-            i = out.find(b"<event")
-            if i >= 0:
-                return bytes(out[:i])
-    return bytes(out)
 
 
 def _read(f, path: Path, size: int) -> bytes:
@@ -291,8 +190,8 @@ def _rwgt_weights(buf: bytes, starts: np.ndarray, path: Path, first_event: int) 
     first_block = _RWGT.search(buf, block_starts[0])
     if first_block is None:
         raise LHEFormatError(f"{path}: event {first_event}: <rwgt> without </rwgt>")
-    found = _WGT.findall(buf)
-    names = [w[1] for w in _WGT.findall(first_block.group(1))]
+    found = WGT_BYTES.findall(buf)
+    names = [w[1] for w in WGT_BYTES.findall(first_block.group(1))]
     k = len(names)
     one_each = len(block_starts) == n and np.array_equal(
         np.searchsorted(starts, block_starts, side="right") - 1, np.arange(n)
@@ -318,7 +217,7 @@ def _rwgt_by_event(buf: bytes, starts: np.ndarray, path: Path, first_event: int,
         raise LHEFormatError(f"{path}: event {first_event + missing} has no <rwgt> block while earlier events do")
     values: list[bytes] = []
     for i, j in enumerate(first):
-        found = _WGT.findall(blocks[j].group(1))
+        found = WGT_BYTES.findall(blocks[j].group(1))
         ids = [w[1] for w in found]
         if ids != names:
             raise LHEFormatError(

@@ -31,6 +31,7 @@ import numpy as np
 from madminer.lhe import LHEReader
 from tqdm import tqdm
 
+from ..lhe_file import LHEFormatError, read_run_card
 from ..notebook_output import progress_stream
 from .expressions import (
     MATH_NAMES,
@@ -41,7 +42,7 @@ from .expressions import (
     NotVectorisable,
     compile_expression,
 )
-from .lhe_columns import EventChunk, LHEFormatError, iter_chunks, read_run_card
+from .lhe_columns import EventChunk, iter_chunks
 from .objects import COLLECTIONS, GLOBALS, build_namespace
 
 log = logging.getLogger(__name__)

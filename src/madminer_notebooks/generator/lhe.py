@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..lhe_file import WGT, open_text
 from .benchmarks import Benchmark, Setup
 from .constants import (
     ALPHA_EM,
@@ -211,17 +212,12 @@ class EventArrays:
 
 def read_lhe_arrays(path: str, max_events: int | None = None) -> EventArrays:
     """Read an LHE file (plain or gzipped) whose events all have the same particle content."""
-    import gzip as _gzip
-    import re
-
-    opener = _gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as f:
+    with open_text(path) as f:
         text = f.read()
     head, _, body = text.partition("<event>")
     chunks = ("<event>" + body).split("<event>")[1:]
     if max_events is not None:
         chunks = chunks[:max_events]
-    wgt = re.compile(r"<wgt id='([^']+)'>\s*([-+0-9.eE]+)\s*</wgt>")
     xw, sc, moms, masses = [], [], [], []
     weights: dict[str, list[float]] = {}
     ids = status = None
@@ -238,8 +234,8 @@ def read_lhe_arrays(path: str, max_events: int | None = None) -> EventArrays:
         vals = np.array([[float(v) for v in r[6:11]] for r in rows])
         moms.append(vals[:, [3, 0, 1, 2]])
         masses.append(vals[:, 4])
-        for name, value in wgt.findall(chunk):
-            weights.setdefault(name, []).append(float(value))
+        for m in WGT.finditer(chunk):
+            weights.setdefault(m["id"], []).append(float(m["value"]))
     return EventArrays(
         xwgtup=np.array(xw),
         scale=np.array(sc),

@@ -10,9 +10,25 @@ observables and cuts as the parton-level reader, so every later stage is unchang
   energy resolution;
 - :mod:`.reconstruct`: from showered particles to reconstructed objects, in chunks of events;
 - :mod:`.reader`: MadMiner's ``LHEReader`` reading those objects.
+
+
+Importing the package is cheap (the names below load on first use), so that the parameter schema can read
+the card's jet definition from :mod:`.detector` without importing Pythia, FastJet or MadMiner.
 """
 
-from .pythia import ShowerSettings
-from .reader import ShowerLHEReader, analysis_level, record_level
+import importlib
 
-__all__ = ["ShowerLHEReader", "ShowerSettings", "analysis_level", "record_level"]
+_LAZY = {
+    "ShowerSettings": ".pythia",
+    "ShowerLHEReader": ".reader",
+    "analysis_level": ".reader",
+    "record_level": ".reader",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .detector import JET_PT_MIN, JET_RADIUS
+from ..params import SHOWER_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,15 @@ INVISIBLE = (12, 14, 16)
 class ShowerSettings:
     """What the shower and the reconstruction are run with (``analysis.shower`` of the parameters)."""
 
-    mpi: bool = True  # multiple parton interactions (the underlying event); off: about 7 times faster
-    jet_radius: float = JET_RADIUS  # the ATLAS card's anti-kT radius
-    jet_pt_min: float = JET_PT_MIN  # GeV, of the clustered towers, before the jet energy scale (the card's JetPTMin)
-    jet_eta_max: float = 4.5
+    mpi: bool = SHOWER_DEFAULTS["mpi"]  # multiple parton interactions (the underlying event); off: ~7x faster
+    jet_radius: float = SHOWER_DEFAULTS["jet_radius"]  # the anti-kT radius
+    jet_pt_min: float = SHOWER_DEFAULTS["jet_pt_min"]  # GeV, of the clustered towers, before the jet energy scale
+    jet_eta_max: float = SHOWER_DEFAULTS["jet_eta_max"]
 
     @classmethod
     def from_params(cls, analysis: dict) -> ShowerSettings:
         given = analysis.get("shower") or {}
-        return cls(**{k: given[k] for k in ("mpi", "jet_radius", "jet_pt_min", "jet_eta_max") if k in given})
+        return cls(**{k: given[k] for k in SHOWER_DEFAULTS if k in given})
 
 
 def pythia_settings(path: Path, seed: int, mpi: bool) -> list[str]:
