@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--build", action="store_true", help="build the image offline first, timed")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    from madminer_notebooks.driver.image import image_name
+    from madminer_notebooks.workflow.image import image_name
 
     name = image_name()
     result: dict = {"image": name, "engine": args.engine, "measured": datetime.date.today().isoformat()}

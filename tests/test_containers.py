@@ -17,9 +17,9 @@ from conftest import mlflow_runs
 from tiny import assert_sampling_failure_reported, damaged_physics, yadage
 
 from madminer_notebooks.chain import evaluation_keys
-from madminer_notebooks.driver.image import check_image, container_engine, image_name
-from madminer_notebooks.driver.yadage_run import STEP_UID
 from madminer_notebooks.params import load_params
+from madminer_notebooks.workflow.image import check_image, container_engine, image_name
+from madminer_notebooks.workflow.yadage import STEP_UID
 
 ROOT = Path(__file__).resolve().parents[1]
 

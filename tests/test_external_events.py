@@ -242,7 +242,7 @@ def test_the_physics_workflow_imports_external_files_too(runs, workflow_env):
 
 def test_staged_parameter_files_carry_their_event_files(mg_file, tmp_path):
     """What a Yadage work folder and a REANA upload receive: a parameter file whose event files sit beside it."""
-    from madminer_notebooks.driver.reana import stage_submission
+    from madminer_notebooks.workflow.reana import stage_submission
 
     path, _ = mg_file
     (tmp_path / "mine" / "events").mkdir(parents=True)

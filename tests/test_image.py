@@ -9,8 +9,8 @@ from unittest import mock
 
 from conftest import free_port
 
-from madminer_notebooks.driver.image import image_name, one_package_index
-from madminer_notebooks.driver.yadage_run import STEP_UID, container_flags
+from madminer_notebooks.workflow.image import image_name, one_package_index
+from madminer_notebooks.workflow.yadage import STEP_UID, container_flags
 
 
 def test_image_name_comes_from_the_step_templates(tmp_path):

@@ -22,9 +22,9 @@ from madminer_notebooks import __version__
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys, executions
 from madminer_notebooks.driver.errors import UsageError
 from madminer_notebooks.driver.step import MissingInput, link_inputs, scatter_lists
-from madminer_notebooks.driver.yadage_run import SPECS, WORKFLOWS, check_scatters, step_output
 from madminer_notebooks.params import load_params
 from madminer_notebooks.paths import RunPaths
+from madminer_notebooks.workflow.yadage import SPECS, WORKFLOWS, check_scatters, step_output
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_BIN = ROOT / ".venv-workflow" / "bin"

@@ -62,7 +62,7 @@ def yadage(params: Path, work_dir: Path, *extra: str, executor: str = "local", e
            timeout: int = 900) -> subprocess.CompletedProcess:  # fmt: skip
     """drivers/yadage with the given executor (``docker``: add ``--engine``) and extra environment."""
     return subprocess.run(
-        [sys.executable, "-m", "madminer_notebooks.driver.yadage_run", "--params", str(params),
+        [sys.executable, "-m", "madminer_notebooks.workflow.yadage", "--params", str(params),
          "--work-dir", str(work_dir), "--executor", executor, *extra],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )  # fmt: skip

@@ -9,20 +9,46 @@ from pathlib import Path
 
 from .generator.run import share
 from .methods import baselines, method
+from .params import SCANNABLE
 from .paths import RunPaths
 
-STAGES = ("setup", "generation", "analysis", "combine", "sampling", "training", "evaluation", "plotting")
 
-NOTEBOOKS = {
-    "setup": "01_setup.ipynb",
-    "generation": "02_generation.ipynb",
-    "analysis": "03_analysis.ipynb",
-    "combine": "04_combine.ipynb",
-    "sampling": "05_sampling.ipynb",
-    "training": "06_training.ipynb",
-    "evaluation": "07_evaluation.ipynb",
-    "plotting": "08_plotting.ipynb",
-}
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the chain: its notebook, the parameter sections its executions depend on (besides their
+    input files: a change there reruns them) and the Yadage sub-workflow it belongs to."""
+
+    name: str
+    notebook: str
+    sections: tuple[str, ...]
+    workflow: str  # "physics" (events to the combined file) or "ml" (samples to the limits)
+
+
+STAGE_TABLE = (
+    Stage("setup", "01_setup.ipynb", ("physics",), "physics"),
+    Stage("generation", "02_generation.ipynb", ("generation", "run.seed"), "physics"),
+    Stage("analysis", "03_analysis.ipynb", ("analysis", "run.seed"), "physics"),
+    Stage("combine", "04_combine.ipynb", (), "physics"),
+    Stage("sampling", "05_sampling.ipynb", ("sampling", "run.seed"), "ml"),
+    Stage("training", "06_training.ipynb", ("training", "run.seed"), "ml"),
+    Stage("evaluation", "07_evaluation.ipynb", ("evaluation",), "ml"),
+    Stage("plotting", "08_plotting.ipynb", ("evaluation",), "ml"),
+)
+STAGES = tuple(s.name for s in STAGE_TABLE)
+NOTEBOOKS = {s.name: s.notebook for s in STAGE_TABLE}
+STAGE_SECTIONS = {s.name: s.sections for s in STAGE_TABLE}
+
+
+def workflow_stages(workflow: str) -> tuple[str, ...]:
+    """The stages of a sub-workflow (``physics`` or ``ml``), or of the whole chain (``combined``)."""
+    return tuple(s.name for s in STAGE_TABLE if workflow in ("combined", s.workflow))
+
+
+def scan_stages() -> tuple[str, ...]:
+    """What a scan point reruns: from the first stage that reads a scannable section (``training.*``,
+    ``evaluation.*``) to the end."""
+    first = next(i for i, s in enumerate(STAGE_TABLE) if any(sec.split(".")[0] in SCANNABLE for sec in s.sections))
+    return STAGES[first:]
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import yaml
 
 from .atomic import atomic_file
-from .lhe_file import WGT, LHEFormatError, RunCard, is_gzipped, open_text
+from .lhe_file import WGT, EventFileRecord, LHEFormatError, RunCard, is_gzipped, open_text
 from .params import EVENT_FILE_KEYS, PATH_KEYS, load_params
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,12 @@ class EventFileError(LHEFormatError):
 
 
 @dataclass(frozen=True)
-class EventFileSummary:
-    """What the generation stage records of an imported file (the same keys as a generated one)."""
+class EventFileSummary(EventFileRecord):
+    """What the generation stage records of an imported file: a generated file's record, and how it was
+    normalised and where it came from."""
 
-    benchmark: str
-    events: int
-    cross_section_pb: float
-    cross_section_error_pb: float
     event_norm: str
     source: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _numbered(f: IO[str]) -> Iterator[tuple[int, str]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
@@ -121,6 +121,20 @@ class RunCard:
             return cls(None if nevents is None else float(nevents), entries.get("event_norm"))
         except ValueError:
             raise LHEFormatError(f"{path}: the run card's nevents = {nevents!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class EventFileRecord:
+    """What the generation stage records of every event file (``RunPaths.generation_summary``), however the
+    file was made: the plotting stage compares these cross sections with the combined one."""
+
+    benchmark: str
+    events: int
+    cross_section_pb: float
+    cross_section_error_pb: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 def header_text(path: str | Path) -> bytes:

@@ -266,18 +266,6 @@ OPTIONAL_SECTIONS: dict[str, Any] = {"tracking": {"enabled": False}, "scan": {}}
 #: The keys a scan may vary: those that only training and evaluation read.
 SCANNABLE = ("training", "evaluation")
 
-#: Sections whose values an execution of each stage depends on (besides its input files).
-STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "setup": ("physics",),
-    "generation": ("generation", "run.seed"),
-    "analysis": ("analysis", "run.seed"),
-    "combine": (),
-    "sampling": ("sampling", "run.seed"),
-    "training": ("training", "run.seed"),
-    "evaluation": ("evaluation",),
-    "plotting": ("evaluation",),
-}
-
 
 def _validate(node: Any, schema: Any, where: str, errors: list[str]) -> None:
     if isinstance(schema, Leaf):

@@ -15,10 +15,8 @@ unreachable server stops the execution before its work starts, with the URI in t
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -29,6 +27,7 @@ from typing import Any
 from . import methods
 from .params import params_hash
 from .paths import RunPaths
+from .repository import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -125,19 +124,6 @@ def prepare(params: dict, paths: RunPaths) -> TrackingConfig | None:
         experiment_id(cfg, family, client)
     log.info("MLflow tracking: %s (experiments %s-*)", cfg.uri, cfg.prefix)
     return cfg
-
-
-@functools.cache
-def git_commit() -> str:
-    """The project's commit: from git in a checkout, MMNB_GIT_COMMIT in the image, else 'unknown'."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return os.environ.get("MMNB_GIT_COMMIT", "unknown")
 
 
 def chain_run_id() -> str:

@@ -15,207 +15,23 @@ Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
-import os
-import shutil
 import sys
-import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .. import tracking
-from ..chain import STAGES, executions, script_only
-from ..params import load_params
-from ..paths import RunPaths
-from .errors import UsageError, exit_status
-from .execute import StageFailed, execute, notebook_dir, up_to_date
-from .interrupt import POLL_SECONDS, STOP, stop_children, stoppable
-from .kernels import KernelPool
-from .manifest import Manifest
-from .preflight import preflight
-from .report import write_report, write_summary
-from .scan import run_scan
-from .step import MissingInput, link_inputs, publish
+from ..chain import STAGES
+from .errors import exit_status
+from .interrupt import stoppable
+from .runner import run_chain, run_step
 
 log = logging.getLogger("madminer_notebooks.driver")
 
 
-def parse_stages(spec: str | None) -> list[str]:
-    """'generation..training', 'analysis', '..combine', 'sampling..' -> list of stage names."""
-    if not spec:
-        return list(STAGES)
-    first, sep, last = spec.partition("..")
-    if not sep:
-        last = first
-    first = first or STAGES[0]
-    last = last or STAGES[-1]
-    for name in (first, last):
-        if name not in STAGES:
-            raise UsageError(f"--stages {spec!r}: unknown stage {name!r} (stages: {', '.join(STAGES)})")
-    i, j = STAGES.index(first), STAGES.index(last)
-    if i > j:
-        raise UsageError(f"--stages {spec!r}: {first} comes after {last}")
-    return list(STAGES[i : j + 1])
-
-
-def _fresh(paths: RunPaths) -> None:
-    root = paths.root
-    if not root.exists():
-        return
-    if any(root.iterdir()) and not paths.manifest.exists():
-        raise UsageError(f"--fresh: {root} is not empty and holds no manifest.json; refusing to delete it")
-    shutil.rmtree(root)
-
-
-def _select(params: dict, stage: str, paths: RunPaths, key: str | None) -> list:
-    """The executions of ``stage`` (only the one named ``key`` when given)."""
-    todo = executions(params, stage, paths.root)
-    if key is not None:
-        todo = [e for e in todo if e.key == key]
-        if not todo:
-            keys = ", ".join(e.key for e in executions(params, stage, paths.root)) or "(none: it runs once)"
-            raise UsageError(f"stage {stage} has no execution {key!r} (keys: {keys})")
-    return todo
-
-
-def run_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, manifest: Manifest, parallel: int,
-               kernels: KernelPool, key: str | None = None, force: bool = False) -> float:  # fmt: skip
-    todo = _select(params, stage, paths, key)
-    start = time.perf_counter()
-    failures: list[str] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo))))
-    futures = {pool.submit(execute, e, params, params_file, paths, manifest, kernels, force): e for e in todo}
-    try:
-        pending = set(futures)
-        while pending:  # in slices: a SIGINT handler runs only when the main thread wakes (see interrupt.py)
-            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
-            for fut in done:
-                if fut.cancelled():  # not started because another execution failed
-                    continue
-                ex = futures[fut]
-                err = fut.exception()
-                if err is None:
-                    out = fut.result()
-                    log.info(
-                        "  %-22s %s", ex.name, "up to date, skipped" if out.skipped else f"done in {out.seconds:.1f} s"
-                    )
-                elif isinstance(err, StageFailed):
-                    failures.append(str(err))
-                    for other in pending:  # do not start more work; running ones finish
-                        other.cancel()
-                else:
-                    raise err
-    except KeyboardInterrupt:
-        STOP.set()  # also when the interrupt came another way than our handler (e.g. inside a Jupyter kernel)
-        for fut in futures:
-            fut.cancel()
-        stop_children()  # running notebooks end with a dead kernel; STOP keeps them from being recorded
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    if failures:
-        raise StageFailed("\n".join(failures))
-    return time.perf_counter() - start
-
-
-def prepare_tracking(params: dict, paths: RunPaths, manifest: Manifest, stages: list[str]) -> None:
-    """Name the chain run for the tracker, and check the store and create its experiments before any
-    notebook starts (so parallel executions never race to create them, and a dead server fails early)."""
-    if not tracking.config(params, paths) or not set(stages) & set(tracking.FAMILIES):
-        return
-    if tracking.is_unset(os.environ.get(tracking.RUN_ID_VARIABLE)):  # a workflow step gets it from its workflow
-        os.environ[tracking.RUN_ID_VARIABLE] = manifest.run_id  # inherited by the kernels started after this
-    tracking.prepare(params, paths)  # an unreachable store: exit 2 (errors.exit_status)
-
-
-def _pending(params: dict, paths: RunPaths, manifest: Manifest, stage: str) -> bool:
-    """Whether any execution of ``stage`` has work to do."""
-    return not all(up_to_date(ex, params, paths, manifest) for ex in executions(params, stage, paths.root))
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    params_file = Path(args.params).resolve()
-    params = load_params(params_file)
-    stages = parse_stages(args.stages)
-    if script_only(params) and "generation" in stages and stages[-1] != "generation":
-        log.info("generation.madgraph.script_only: preparing the MadGraph scripts; the chain stops after generation")
-        stages = stages[: stages.index("generation") + 1]
-    paths = RunPaths(args.run_dir)
-    pending = args.fresh or _pending(params, paths, Manifest(paths.manifest), "analysis")
-    preflight(params, params_file, stages, pending)  # before anything is deleted or created
-    if args.fresh:
-        _fresh(paths)
-    paths.make_folders()
-    manifest = Manifest(paths.manifest)
-    prepare_tracking(params, paths, manifest, stages)
-    parallel = args.parallel or params["run"]["parallel"]
-    wall = time.perf_counter()
-    log.info("run folder %s, parameters %s, stages %s..%s", paths.root, params_file, stages[0], stages[-1])
-    kernels = KernelPool(notebook_dir(), parallel)
-    try:
-        for stage in stages:
-            n = len(executions(params, stage, paths.root))
-            log.info("[%d/%d] %s (%d execution%s)", STAGES.index(stage) + 1, len(STAGES), stage, n, "s" * (n != 1))
-            seconds = run_stage(stage, params, params_file, paths, manifest, parallel, kernels)
-            log.info("      %s finished in %.1f s", stage, seconds)
-    finally:
-        kernels.close()
-    if stages[-1] == STAGES[-1] and params["scan"]:
-        run_scan(params, paths, functools.partial(_run_scan_stage, parallel=parallel))
-    wall = time.perf_counter() - wall
-    if stages[-1] == STAGES[-1]:
-        summary = write_summary(params, params_file, paths, manifest.records, wall)
-        index = write_report(params, paths, summary)
-        log.info("summary: %s", paths.summary)
-        log.info("report:  %s", index)
-    log.info("done in %.1f s", wall)
-    return 0
-
-
-def _run_scan_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, parallel: int) -> float:
-    """One stage of one scan point, with kernels started now (they inherit the point's tracking tag)."""
-    kernels = KernelPool(notebook_dir(), parallel)
-    try:
-        return run_stage(stage, params, params_file, paths, Manifest(paths.manifest), parallel, kernels)
-    finally:
-        kernels.close()
-
-
-def cmd_stage(args: argparse.Namespace) -> int:
-    params_file = Path(args.params).resolve()
-    params = load_params(params_file)
-    if args.stage not in STAGES:
-        raise UsageError(f"--stage {args.stage!r}: unknown stage (stages: {', '.join(STAGES)})")
-    key = args.key or None  # a workflow step of a stage that runs once passes --key=
-    paths = RunPaths(args.run_dir)
-    todo = _select(params, args.stage, paths, key)
-    paths.make_folders()
-    if args.inputs_from is not None:
-        try:
-            link_inputs(todo, paths, [Path(d) for d in args.inputs_from])
-        except MissingInput as err:
-            raise UsageError(f"stage {args.stage}{f' ({key})' if key else ''}: {err}") from None
-    manifest = Manifest(paths.manifest)
-    prepare_tracking(params, paths, manifest, [args.stage])
-    parallel = args.parallel or 1
-    wall = time.perf_counter()
-    # a resumed workflow step usually has nothing to do: then it starts no kernel at all
-    busy = args.force or not all(up_to_date(ex, params, paths, manifest) for ex in todo)
-    preflight(params, params_file, [args.stage], busy)
-    kernels = KernelPool(notebook_dir(), parallel, prestart=busy)
-    try:
-        seconds = run_stage(args.stage, params, params_file, paths, manifest, parallel, kernels, key, args.force)
-    finally:
-        kernels.close()
-    log.info("%s finished in %.1f s", args.stage, seconds)
-    if args.stage == STAGES[-1]:
-        summary = write_summary(params, params_file, paths, manifest.records, time.perf_counter() - wall)
-        write_report(params, paths, summary)
-        log.info("summary: %s", paths.summary)
-    if args.publish:
-        log.info("published: %s", publish(params, args.stage, todo, paths, args.publish))
-    return 0
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return run_chain(Path(args.params), Path(args.run_dir), args.stages, args.fresh, args.parallel)
+    return run_step(Path(args.params), Path(args.run_dir), args.stage, args.key, args.force, args.parallel,
+                    args.inputs_from, args.publish)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,4 +60,4 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("papermill", "traitlets", "nbconvert"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with stoppable():
-        return exit_status(lambda: cmd_run(args) if args.command == "run" else cmd_stage(args), "executions")
+        return exit_status(lambda: _command(args), "executions")

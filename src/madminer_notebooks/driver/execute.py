@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..chain import Execution
-from ..params import STAGE_SECTIONS, params_hash
+from ..chain import STAGE_SECTIONS, Execution
+from ..params import params_hash
 from ..paths import RunPaths
+from ..repository import ROOT
 from .errors import RunFailed
 from .interrupt import STOP
 from .kernels import KernelPool
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 def notebook_dir() -> Path:
     """The stage notebooks: MMNB_NOTEBOOK_DIR, or the repository's (also in the image, which installs the
     project in place)."""
-    return Path(os.environ.get("MMNB_NOTEBOOK_DIR") or Path(__file__).resolve().parents[3] / "notebooks")
+    return Path(os.environ.get("MMNB_NOTEBOOK_DIR") or ROOT / "notebooks")
 
 
 class StageFailed(RunFailed):

@@ -59,7 +59,7 @@ def finish(stage: str, params_file: str, run_dir: str, key: str = "", run_others
     if not others or not run_others:
         return
 
-    from .cli import prepare_tracking, run_stage  # the driver's own code path, nothing re-implemented
+    from .runner import prepare_tracking, run_stage  # the driver's own code path, nothing re-implemented
 
     parallel = params["run"]["parallel"]
     log.info("running the other %d execution(s) of %s with papermill, %d at a time", len(others), stage, parallel)

@@ -27,14 +27,14 @@ import yaml
 
 from .. import tracking
 from ..atomic import atomic_file
-from ..chain import executions
+from ..chain import executions, scan_stages
 from ..params import with_overrides
 from ..paths import RunPaths
 from .step import link_inputs
 
 log = logging.getLogger(__name__)
 
-SCAN_STAGES = ("training", "evaluation", "plotting")
+SCAN_STAGES = scan_stages()
 
 
 def scan_points(params: dict) -> list[tuple[str, dict]]:

@@ -24,13 +24,14 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
+from ..lhe_file import EventFileRecord
 from ..notebook_output import progress_stream
 from .benchmarks import Benchmark, Setup, load_setup
 from .lhe import FOOTER, EventFormatter, RunInfo, header
@@ -72,11 +73,9 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
-class GenerationResult:
-    benchmark: str
-    events: int
-    cross_section_pb: float
-    cross_section_error_pb: float
+class GenerationResult(EventFileRecord):
+    """A generated file's record, with how it was generated and how fast."""
+
     seconds: float
     output: str
     seed: int
@@ -86,9 +85,6 @@ class GenerationResult:
     truncated_fraction: float
     trials: int
     events_per_second: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 # ----------------------------------------------------------------------------------------------------

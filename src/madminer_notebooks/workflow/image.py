@@ -34,11 +34,11 @@ from pathlib import Path
 
 import yaml
 
-from .errors import RunFailed, UsageError, exit_status
+from ..driver.errors import RunFailed, UsageError, exit_status
+from ..repository import ROOT, git_commit
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[3]
 LOCAL_BASE = "localhost/mmnb-base:bookworm"
 LOCAL_ONLY_LABEL = "mmnb.local-only"
 TORCH = "torch==2.13.0"
@@ -182,7 +182,7 @@ def build(args: argparse.Namespace) -> int:
     local_only = bool(base) and base.startswith("localhost/")
     label = f"{LOCAL_ONLY_LABEL}={str(local_only).lower()}"
     command = [cmd, "build", "-f", str(ROOT / "workflow" / "docker" / "Dockerfile"), "-t", name,
-               "--build-arg", f"GIT_COMMIT={_git_commit()}", "--label", label]  # fmt: skip
+               "--build-arg", f"GIT_COMMIT={git_commit()}", "--label", label]  # fmt: skip
     if base:
         command += ["--build-arg", f"BASE_IMAGE={base}"]
     if args.pip_index:
@@ -211,11 +211,6 @@ def build(args: argparse.Namespace) -> int:
         subprocess.run([cmd, "push", target], check=True)
         log.info("pushed %s", target)
     return 0
-
-
-def _git_commit() -> str:
-    proc = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
 
 
 def check_image(name: str, cmd: str, uid: str = "12345:0") -> list[str]:

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import yaml
 
+from ..driver.errors import UsageError
 from ..external_events import stage_parameter_file
 from ..params import ParamsError, load_params
-from .errors import UsageError
-from .yadage_run import ROOT, SPECS, check_scatters
+from ..repository import ROOT
+from .yadage import SPECS, check_scatters
 
 CLIENT = ROOT / ".venv-workflow" / "bin" / "reana-client"
 DEFAULT_NAME = "madminer-notebooks"
@@ -85,7 +86,7 @@ def _require_server() -> None:
 
 def _check_environment(image: str | None) -> int:
     """reana-client's own ``--environments`` needs a Docker daemon; this checks the same things with Docker
-    or podman (:func:`madminer_notebooks.driver.image.check_image`)."""
+    or podman (:func:`madminer_notebooks.workflow.image.check_image`)."""
     from .image import check_image, engine, image_name
 
     name = image or image_name()

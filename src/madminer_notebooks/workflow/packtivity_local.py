@@ -1,9 +1,9 @@
 """A packtivity executor that runs ``docker-encapsulated`` workflow steps as local processes.
 
 REANA accepts only ``docker-encapsulated`` steps, so the Yadage specs say so; on a machine without a
-Docker engine, ``drivers/yadage`` loads this module (``yadage-run --plugins madminer_notebooks.yadage_local``)
-and selects it with a packtivity sync-config file (``executor: {docker-encapsulated: mmnb-local}``). The spec
-stays exactly what REANA runs; only where the command executes changes.
+Docker engine, ``drivers/yadage`` loads this module (``yadage-run --plugins`` with its name) and selects it
+with a packtivity sync-config file (``executor: {docker-encapsulated: mmnb-local}``). The spec stays exactly
+what REANA runs; only where the command executes changes.
 
 The step command is what the image would run. Here it runs under ``bash`` in the step's work folder, with
 the project environment (``MMNB_LOCAL_VENV``) first on ``PATH`` in place of the image's interpreter, and

@@ -3,7 +3,7 @@
 The specs are the ones REANA runs, unchanged. Their steps are ``docker-encapsulated``: with
 ``--executor docker`` each runs in the workflow image, as REANA runs it (podman's or Docker's CLI); with
 ``--executor local`` they run as local processes in the project environment through the packtivity
-executor in :mod:`madminer_notebooks.yadage_local`; ``auto`` takes the containers when an engine answers
+executor in :mod:`madminer_notebooks.workflow.packtivity_local`; ``auto`` takes the containers when an engine answers
 and the image is built. yadage itself runs in the separate workflow environment (``.venv-workflow``).
 
 Running the same command again on the same work folder resumes: every step re-executes, and its stage
@@ -31,26 +31,24 @@ from tqdm import tqdm
 
 from .. import tracking
 from ..atomic import atomic_file
-from ..chain import STAGES, executions, script_only
+from ..chain import executions, script_only, workflow_stages
+from ..driver.errors import RunFailed, UsageError, exit_status
+from ..driver.kernels import share_of_cores
+from ..driver.preflight import preflight
+from ..driver.step import PUBLICATION
 from ..external_events import stage_parameter_file
 from ..params import load_params
 from ..paths import RunPaths
-from .errors import RunFailed, UsageError, exit_status
+from ..repository import ROOT
 from .image import container_engine, image_built, image_name
-from .kernels import share_of_cores
-from .preflight import preflight
-from .step import PUBLICATION
 
 log = logging.getLogger("madminer_notebooks.driver.yadage")
 
-ROOT = Path(__file__).resolve().parents[3]
 SPECS = ROOT / "workflow"
-WORKFLOWS = {
-    "combined": ("combined.yml", STAGES),
-    "physics": ("physics.yml", STAGES[:4]),
-    "ml": ("ml.yml", STAGES[4:]),
+WORKFLOWS = {  # the Yadage spec of each workflow and the stages it runs
+    name: (f"{name}.yml", workflow_stages(name)) for name in ("combined", "physics", "ml")
 }
-PLUGIN = "madminer_notebooks.yadage_local"
+PLUGIN = "madminer_notebooks.workflow.packtivity_local"
 
 
 class WorkflowIncomplete(RunFailed):
