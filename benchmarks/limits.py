@@ -9,8 +9,8 @@ the check that the limits do not depend on how the events were split into files 
 agree within the Monte-Carlo error of the events themselves. ``--collect NAME=RUN`` adds an existing run
 folder as it is (for instance one made by an earlier version of the chain, for a before/after comparison).
 
-Writes ``benchmarks/results/limits.json`` and ``limits.md``; the README's tables are rendered from the JSON by
-:func:`readme_tables`, and a test checks that the README quotes them unchanged.
+Writes ``benchmarks/results/limits.json`` and ``limits.md``; the tables of the README and docs/ are rendered
+from the JSON by :func:`readme_tables`, and a test checks that every page quotes them unchanged.
 """
 
 from __future__ import annotations
@@ -197,10 +197,15 @@ def timing_table(results: dict, names: list[str]) -> str:
     return "\n".join(lines)
 
 
+#: The runs of the README's own table (the others are in docs/statistics.md).
+HEADLINE = ("quick", "tutorial-shower")
+
+
 def readme_tables(results: dict) -> dict[str, str]:
-    """The README's generated tables, by marker name."""
+    """The generated tables of the README and docs/, by marker name."""
     current = [n for n in CONFIGURATIONS if n in results["runs"]]
     return {
+        "headline": limits_table(results, [n for n in HEADLINE if n in current]),
         "limits": limits_table(results, current),
         "fisher": fisher_table(results, current),
         "timings": timing_table(results, [n for n in current if "wall_seconds" in results["runs"][n]]),

@@ -1,7 +1,7 @@
-"""The README quotes measured numbers only from files that the benchmarks wrote: its limits, Fisher
+"""The README and docs/ quote measured numbers only from files that the benchmarks wrote: the limits, Fisher
 information and timing tables are rendered from ``benchmarks/results/limits.json`` by ``benchmarks/limits.py``,
-the image size from ``benchmarks/results/image.json`` by ``benchmarks/image_size.py``, and each must be exactly
-that rendering (a number edited by hand, or a results file updated without the README, fails here)."""
+the image size from ``benchmarks/results/image.json`` by ``benchmarks/image_size.py``, and every copy must be
+exactly that rendering (a number edited by hand, or a results file updated without the page, fails here)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def _benchmark(name: str = "limits"):
     return module
 
 
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def generated_blocks(text: str) -> dict[str, str]:
     return {
         m.group(1): m.group(2).strip()
@@ -29,26 +32,33 @@ def generated_blocks(text: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("name", ["limits", "fisher", "timings"])
+def copies(name: str) -> dict[str, str]:
+    """Every page's copy of the block ``name``."""
+    found = {page.name: generated_blocks(page.read_text()).get(name) for page in PAGES}
+    return {page: block for page, block in found.items() if block is not None}
+
+
+@pytest.mark.parametrize("name", ["headline", "limits", "fisher", "timings"])
 def test_the_readme_tables_are_the_benchmarks_results(name):
     results = json.loads((ROOT / "benchmarks" / "results" / "limits.json").read_text())
     expected = _benchmark().readme_tables(results)[name]
-    blocks = generated_blocks((ROOT / "README.md").read_text())
-    assert name in blocks, f"README.md has no block '<!-- generated: {name} ... -->'"
-    assert blocks[name] == expected.strip(), f"README.md's {name} table is not benchmarks/results/limits.json's"
+    blocks = copies(name)
+    assert blocks, f"no page has a block '<!-- generated: {name} ... -->'"
+    for page, block in blocks.items():
+        assert block == expected.strip(), f"{page}'s {name} table is not benchmarks/results/limits.json's"
     assert re.search(r"\d", expected), "the rendered table holds no number"
 
 
 def test_the_readme_image_size_is_the_benchmarks():
     result = json.loads((ROOT / "benchmarks" / "results" / "image.json").read_text())
     line = _benchmark("image_size").readme_line(result)
-    assert generated_blocks((ROOT / "README.md").read_text()).get("image") == line
+    assert copies("image") and set(copies("image").values()) == {line}
     assert result["bytes"] > 100e6  # an image with torch in it
 
 
 def test_a_number_changed_by_hand_is_caught():
     results = json.loads((ROOT / "benchmarks" / "results" / "limits.json").read_text())
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "statistics.md").read_text()
     table = _benchmark().readme_tables(results)["limits"]
     first_number = re.search(r"\d\.\d{3}", table).group(0)
     edited = readme.replace(first_number, f"{float(first_number) + 0.001:.3f}", 1)

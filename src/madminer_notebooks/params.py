@@ -1,8 +1,8 @@
 """Parameter files (``params/*.yaml``): schema, validation with errors that name file, key and
 expectation, and per-section hashes that the driver uses to decide what must rerun.
 
-The schema is plain data below, so that the README's table of keys, the validator and the notebooks
-all read the same definitions.
+The schema is plain data below, with each default next to it, so that the validator, the notebooks and the
+reference (``docs/parameters.md``, rendered by :mod:`.params_reference`) all read the same definitions.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Electroweak inputs and derived couplings of the EWdim6 model in the G_mu scheme.
 
-Every number here is a fact of the reference MadGraph setup (see the README's physics section):
+Every number here is a fact of the reference MadGraph setup (see docs/physics.md):
 changing one changes the physics, so they live in one place and are derived, not retyped.
 """
 
