@@ -61,7 +61,7 @@ def fisher_ellipse(matrix: np.ndarray, points: int = 400) -> np.ndarray:
 def fisher_panel(ax: plt.Axes, matrices: dict[str, np.ndarray], labels: dict[str, str],
                  covariance: dict[str, np.ndarray] | None = None, seed: int = 0) -> None:  # fmt: skip
     """Fisher ellipses of several approaches on one axis; an approach with a covariance of its information
-    (SALLY's ensemble) gets a light band of ellipses drawn from it."""
+    (the truth's Monte-Carlo error, SALLY's ensemble) gets a light band of ellipses drawn from it."""
     rng = np.random.default_rng(seed)
     for i, (name, m) in enumerate(matrices.items()):
         color = f"C{i}"
