@@ -306,3 +306,39 @@ def test_a_cut_off_gzip_file_names_the_last_whole_event(generate, tmp_path):
         check_event_file(cut, SETUP_BENCHMARKS, "ww")
     last = int(re.search(r"after event (\d+)", str(info.value))[1])
     assert 50 < last < 250  # half the compressed bytes hold about half of the 300 events
+
+
+def test_the_validator_reads_the_run_card_as_madminer_and_the_reader_do(mg_file, tmp_path):
+    """One run-card parser (``lhe_file``): a nevents line that MadMiner skips (two '!' on it) is missing for
+    the import check too, instead of the check accepting a file whose weights MadMiner would not divide."""
+    from madminer_notebooks.lhe_file import read_run_card
+
+    path, _ = mg_file
+    text = path.read_text()
+    line = re.search(r"(?m)^.*= nevents.*$", text).group(0)
+    assert read_run_card(path).nevents == 300
+    skipped = tmp_path / "skipped.lhe"
+    skipped.write_text(text.replace(line, line.split("!")[0] + "! number of events ! unweighted", 1))
+    assert read_run_card(skipped).nevents is None  # what MadMiner and the columnar reader read
+    with pytest.raises(EventFileError, match=r"skipped\.lhe: the run card says nevents = None, the file has 300"):
+        check_event_file(skipped, SETUP_BENCHMARKS, "ww")
+
+
+def test_every_reader_knows_gzip_by_its_bytes_and_both_quotes(generate, tmp_path):
+    """A gzipped file without ``.gz`` and weights with double-quoted ids read the same in the generator's
+    array reader (which went by the name and single quotes only) as the original."""
+    from madminer_notebooks.generator.lhe import read_lhe_arrays
+    from madminer_notebooks.lhe_file import read_run_card
+
+    source, _ = generate("ww", 300, seed=21)
+    original = read_lhe_arrays(str(source))
+    renamed = tmp_path / "events.lhe"
+    text = re.sub(rb"<wgt id='([^']*)'>", rb'<wgt id="\1">', gzip.decompress(source.read_bytes()))
+    renamed.write_bytes(gzip.compress(text))
+    assert b'<wgt id="sm">' in gzip.decompress(renamed.read_bytes())
+    copy = read_lhe_arrays(str(renamed))
+    assert set(copy.weights) == set(original.weights) == set(SETUP_BENCHMARKS) - {"ww"}  # ww: XWGTUP
+    for name in original.weights:
+        np.testing.assert_array_equal(copy.weights[name], original.weights[name])
+    assert read_run_card(renamed) == read_run_card(source)
+    assert check_event_file(renamed, SETUP_BENCHMARKS, "ww").events == 300
