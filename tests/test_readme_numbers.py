@@ -66,3 +66,23 @@ def test_a_number_changed_by_hand_is_caught():
     # every configuration that split events into more files has its one-file twin in the results
     runs = results["runs"]
     assert {"quick", "quick-3-files"} <= set(runs)
+
+
+QUOTED = re.compile(r"<!-- from: (benchmarks/results/[\w.]+) [^\n]*-->\n(.*?)<!-- end: from -->", re.S)
+MEASURED_COLUMNS = ("wall", "events/s", "seconds", "memory", "RSS")
+
+
+def test_tables_quoted_from_benchmark_results_are_copies_of_them():
+    """A table marked as quoted from ``benchmarks/results/NAME.md`` is that file's table, character for
+    character, and a table of timings or memory that is neither quoted so nor generated is an error."""
+    quoted = 0
+    for page in PAGES:
+        text = page.read_text()
+        for m in QUOTED.finditer(text):
+            assert m.group(2).strip() in (ROOT / m.group(1)).read_text(), f"{page.name}: differs from {m.group(1)}"
+            quoted += 1
+        rest = QUOTED.sub("", re.sub(r"<!-- generated: (\w+) .*?<!-- end: \1 -->", "", text, flags=re.S))
+        headers = [line for line in rest.splitlines() if line.startswith("|") and "---" not in line]
+        hand = [h for h in headers if any(c in h for c in MEASURED_COLUMNS)]
+        assert not hand, f"{page.name}: a table of measurements written by hand: {hand[0]}"
+    assert quoted >= 6
