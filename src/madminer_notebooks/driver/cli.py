@@ -59,5 +59,5 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     for noisy in ("papermill", "traitlets", "nbconvert"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    with stoppable():
+    with stoppable(until_exit=True):
         return exit_status(lambda: _command(args), "executions")

@@ -38,9 +38,14 @@ def _handler(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def stoppable() -> Iterator[None]:
+def stoppable(until_exit: bool = False) -> Iterator[None]:
     """Within: the first SIGINT sets :data:`STOP` and raises KeyboardInterrupt in the main thread; later
     ones are logged and ignored, so the cleanup they would interrupt runs to the end.
+
+    ``until_exit`` (a driver's command line): once stopped, later SIGINTs stay ignored after the block too.
+    A cleanup can end within the fraction of a second between the signal to the driver and the one to its
+    process group; Python's own handler, restored then, would kill the exiting driver (status -2 instead of
+    130). In a Jupyter kernel (``until_exit`` false) the kernel's own handler comes back, for its Stop button.
 
     Outside the main thread (where Python cannot install handlers), and when SIGINT is ignored (a job that
     a shell started in the background, ``nohup``), this only clears :data:`STOP`.
@@ -53,7 +58,7 @@ def stoppable() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, _handler if until_exit and STOP.is_set() else previous)
 
 
 def stop_children(grace: float = 3.0) -> None:
