@@ -162,11 +162,6 @@ def evaluation_keys(params: dict) -> list[str]:
     return list(params["training"]["methods"]) + list(baselines())
 
 
-def model_files(params: dict, method: str, p: RunPaths) -> tuple[Path, ...]:
-    """The saved estimator of a trained method and its loss history (:meth:`RunPaths.model_files`)."""
-    return p.model_files(method, params["training"]["ensemble"])
-
-
 def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
     """The executions of a stage with their inputs and outputs (relative to the run folder)."""
     p = RunPaths(run_dir)
@@ -195,18 +190,19 @@ def executions(params: dict, stage: str, run_dir: str = ".") -> list[Execution]:
         analysed = rel_all(*(p.analysed(key) for _, _, key in event_file_keys(params)))
         return [Execution("combine", "", {}, analysed, rel_all(p.combined, p.distributions_plot))]
     samples = rel_all(*p.sample_files())
+    members = params["training"]["ensemble"]  # of an ensemble's saved estimator (RunPaths.model_files)
     if stage == "sampling":
         return [Execution("sampling", "", {}, rel_all(p.combined), samples)]
     if stage == "training":
         return [
-            Execution("training", m, {"method": m}, samples, rel_all(*model_files(params, m, p), p.loss_plot(m)))
+            Execution("training", m, {"method": m}, samples, rel_all(*p.model_files(m, members), p.loss_plot(m)))
             for m in params["training"]["methods"]
         ]
     if stage == "evaluation":
         out = []
         for name in evaluation_keys(params):
             entry = method(name)
-            inputs = rel_all(p.combined, *(model_files(params, name, p) if entry.trained else ()))
+            inputs = rel_all(p.combined, *(p.model_files(name, members) if entry.trained else ()))
             outputs = (p.limits(name), p.limit_result(name), p.p_values_plot(name))
             outputs += (p.closure_plot(name),) if entry.closure else ()
             out.append(Execution("evaluation", name, {"method": name}, inputs, rel_all(*outputs)))

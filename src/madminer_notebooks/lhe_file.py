@@ -137,15 +137,20 @@ class EventFileRecord:
         return asdict(self)
 
 
+def read_block(f: GzipStream | IO[bytes], path: str | Path, size: int) -> bytes:
+    """Up to ``size`` bytes of an opened file; a truncated or corrupt gzip stream is an LHEFormatError."""
+    try:
+        return f.read(size)
+    except (EOFError, zlib.error) as err:
+        raise LHEFormatError(f"{path}: the compressed file is truncated or corrupt ({err})") from err
+
+
 def header_text(path: str | Path) -> bytes:
     """Everything before the first ``<event``."""
     out = bytearray()
     with open_binary(path) as f:
         while True:
-            try:
-                block = f.read(1 << 20)
-            except (EOFError, zlib.error) as err:
-                raise LHEFormatError(f"{path}: the compressed file is truncated or corrupt ({err})") from err
+            block = read_block(f, path, 1 << 20)
             if not block:
                 break
             out += block

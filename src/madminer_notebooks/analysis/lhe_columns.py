@@ -24,7 +24,6 @@ import io
 import logging
 import re
 import xml.etree.ElementTree as ET
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..lhe_file import WGT_BYTES, LHEFormatError, open_binary
+from ..lhe_file import WGT_BYTES, LHEFormatError, open_binary, read_block
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +96,6 @@ def pad(counts: np.ndarray, columns: dict[str, np.ndarray]) -> tuple[dict[str, n
     return out, present
 
 
-def _read(f, path: Path, size: int) -> bytes:
-    try:
-        return f.read(size)
-    except (EOFError, zlib.error) as err:
-        raise LHEFormatError(f"{path}: the compressed file is truncated or corrupt ({err})") from err
-
-
 def iter_chunks(path: Path, sampling_benchmark: str, chunk_bytes: int = _CHUNK_BYTES) -> Iterator[EventChunk]:
     """Yield the file's events in chunks of about ``chunk_bytes`` of text each."""
     path = Path(path)
@@ -111,7 +103,7 @@ def iter_chunks(path: Path, sampling_benchmark: str, chunk_bytes: int = _CHUNK_B
     rest = b""
     with open_binary(path) as f:
         while True:
-            block = _read(f, path, chunk_bytes)
+            block = read_block(f, path, chunk_bytes)
             buf = rest + block
             if not block:  # end of file: whatever is left must hold no (partial) event
                 if b"<event" in buf:
