@@ -45,8 +45,9 @@ CONFIGURATIONS: dict[str, tuple[str, dict]] = {
 }
 
 
-def run(name: str, runs_dir: Path) -> tuple[Path, float, float]:
-    """``drivers/run`` on one configuration; (run folder, wall seconds, load average before)."""
+def run(name: str, runs_dir: Path) -> tuple[Path, float, float, bool]:
+    """``drivers/run`` on one configuration; (run folder, wall seconds, load average before, whether an
+    earlier run had done some of it: then the wall time covers only what was left)."""
     from madminer_notebooks.params import load_params, with_overrides
 
     preset, overrides = CONFIGURATIONS[name]
@@ -55,13 +56,14 @@ def run(name: str, runs_dir: Path) -> tuple[Path, float, float]:
     folder.mkdir(parents=True, exist_ok=True)
     params_file = folder / "params.yaml"
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    resumed = (folder / "run" / "manifest.json").exists()
     load = os.getloadavg()[0]
     start = time.perf_counter()
     command = [str(ROOT / "drivers" / "run"), "--params", str(params_file), "--run-dir", str(folder / "run")]
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{name}: drivers/run failed:\n{proc.stderr[-3000:]}")
-    return folder / "run", time.perf_counter() - start, load
+    return folder / "run", time.perf_counter() - start, load, resumed
 
 
 def _fisher_errors(matrix) -> list[float]:
@@ -111,10 +113,16 @@ def read_run(run_dir: Path) -> dict:
             "bias_in_halfwidths": [q.get("bias_in_halfwidths", {}).get(n) for n in names],
             "width_68": [r["intervals"][n]["68"]["high"] - r["intervals"][n]["68"]["low"] for n in names],
             "width_95": [r["intervals"][n]["95"]["high"] - r["intervals"][n]["95"]["low"] for n in names],
+            "width_68_relative_to_histo": [q.get("width_68_relative_to_histo", {}).get(n) for n in names],
             "width_95_relative_to_histo": [q.get("width_95_relative_to_histo", {}).get(n) for n in names],
             "halfwidth_68_over_truth_bound": [q.get("halfwidth_68_over_truth_bound", {}).get(n) for n in names],
+            "information_fraction": [q.get("information_fraction", {}).get(n) for n in names],
             "over_confident": q.get("over_confident"),
         }
+        key = METHODS[method].fisher_key
+        if key in fisher:  # what the method's own Fisher information predicts for its 68% width
+            entry["fisher_width_68"] = [2.0 * v for v in _fisher_errors(fisher[key])]
+            entry["width_68_over_fisher"] = list(np.divide(entry["width_68"], entry["fisher_width_68"]))
         closure = r.get("closure")
         if closure and "max_abs_delta_q" in closure:
             entry["closure"] = {"max_abs_delta_q": closure["max_abs_delta_q"], "passed": closure["passed"]}
@@ -132,16 +140,14 @@ def _pair(values, fmt: str) -> str:
     return "(" + ", ".join(format(v, fmt) for v in values) + ")"
 
 
-LABELS = {"rate": "rate", "histo": "histogram", "sally": "SALLY", "alice": "ALICE", "alices": "ALICES"}
-
-
 def limits_table(results: dict, names: list[str]) -> str:
-    """Per configuration and method: 68% widths, bias, 95% width relative to the histogram, 68% half-width
-    relative to the truth bound, closure."""
+    """Per configuration and method: 68% widths, bias, 68% width relative to the histogram's, the share of
+    the truth's information the limits reach, 68% width relative to the method's own Fisher prediction,
+    closure."""
     lines = [
-        "| run | method | 68% width (CWL2, CPWL2) | bias [half-widths] | 95% width / histogram"
-        " | half-width / truth bound | closure |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| run | method | 68% width (CWL2, CPWL2) | bias [half-widths] | width / histogram"
+        " | share of truth information | width / own Fisher | closure |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
         r = results["runs"][name]
@@ -160,26 +166,34 @@ def limits_table(results: dict, names: list[str]) -> str:
             cells = [
                 _pair(m["width_68"], ".3f"),
                 _pair(m["bias_in_halfwidths"], "+.2f"),
-                _pair(m["width_95_relative_to_histo"], ".2f"),
-                _pair(m["halfwidth_68_over_truth_bound"], ".2f") + flag,
+                _pair(m.get("width_68_relative_to_histo"), ".2f"),
+                _pair(m.get("information_fraction"), ".2f") + flag,
+                _pair(m.get("width_68_over_fisher"), ".2f") if "width_68_over_fisher" in m else "",
                 text,
             ]
-            lines.append(f"| {name} | {LABELS[method]} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {METHODS[method].label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def fisher_table(results: dict, names: list[str]) -> str:
+    """Per configuration: the truth bound (68% half-widths from the parton-level truth's Fisher information)
+    and each approach's information as a share of the truth's, per parameter, the other profiled."""
     keys = [
-        ("truth", "parton-level truth"),
         ("sally", "SALLY (linear, scale-free)"),
         ("sally_outer", "SALLY, N E[t t]"),
         ("histo_2d", "2D histogram"),
         ("rate", "rate"),
     ]
-    lines = ["| run | " + " | ".join(label for _, label in keys) + " |", "| --- |" + " --- |" * len(keys)]
+    lines = [
+        "| run | truth bound (68% half-width) | " + " | ".join(label for _, label in keys) + " |",
+        "| --- | --- |" + " --- |" * len(keys),
+    ]
     for name in names:
-        diag = results["runs"][name]["fisher_diagonal"]
-        lines.append(f"| {name} | " + " | ".join(_pair(diag.get(k), ".1f") for k, _ in keys) + " |")
+        errors = results["runs"][name]["fisher_errors"]
+        truth = np.asarray(errors["truth"])
+        shares = {k: list((truth / np.asarray(errors[k])) ** 2) for k, _ in keys if k in errors}
+        cells = [_pair(list(truth), ".3f")] + [_pair(shares.get(k), ".2f") for k, _ in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -190,7 +204,8 @@ def timing_table(results: dict, names: list[str]) -> str:
         cells = [f"{results['runs'][n]['timings'].get('notebook_seconds_per_stage', {}).get(stage, float('nan')):.0f}"
                  for n in names]  # fmt: skip
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
-    walls = [f"{results['runs'][n]['wall_seconds']:.0f} s" for n in names]
+    walls = [f"{results['runs'][n]['wall_seconds']:.0f} s" + (" (resumed)" if results["runs"][n].get("resumed") else "")
+             for n in names]  # fmt: skip
     lines.append("| end to end (`drivers/run`, wall) | " + " | ".join(walls) + " |")
     loads = [f"{results['runs'][n]['load_before']:.1f}" for n in names]
     lines.append("| load average at the start | " + " | ".join(loads) + " |")
@@ -220,11 +235,14 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     path = RESULTS / "limits.json"
-    results = json.loads(path.read_text()) if path.exists() else {"runs": {}, "collected": {}}
+    done: dict = {}
     for name in args.only if args.only is not None else list(CONFIGURATIONS):
-        run_dir, seconds, load = run(name, args.runs_dir)
-        results["runs"][name] = {**read_run(run_dir), "wall_seconds": round(seconds, 1), "load_before": load}
+        run_dir, seconds, load, resumed = run(name, args.runs_dir)
+        done[name] = {**read_run(run_dir), "wall_seconds": round(seconds, 1), "load_before": load, "resumed": resumed}
         print(f"{name}: {seconds:.0f} s", flush=True)
+    # read only now: another instance (other configurations) may have written its results meanwhile
+    results = json.loads(path.read_text()) if path.exists() else {"runs": {}, "collected": {}}
+    results["runs"].update(done)
     for item in args.collect:
         name, _, folder = item.partition("=")
         results["collected"][name] = read_run(Path(folder))

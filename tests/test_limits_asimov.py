@@ -130,3 +130,64 @@ def test_the_calibration_refuses_a_subset_of_the_asimov_events(combined):
     limits = ConsistentAsymptoticLimits(str(combined), calibrate_ratio=True)
     with pytest.raises(ValueError, match="all test events"):
         limits._asimov_data(np.zeros(2), 0.2, sample_only_from_closest_benchmark=True)
+
+
+def _fake_score(monkeypatch):
+    """A score "estimator" of known form: t_hat(x) = (standardised pT of the leading jet, signed dphi_jj)."""
+    from madminer.ml import ScoreEstimator
+
+    def score(x):
+        return np.column_stack([(x[:, 0] - 60.0) / 40.0, x[:, 1]])
+
+    model = ScoreEstimator.__new__(ScoreEstimator)
+    model.evaluate_score = lambda x, **kw: score(np.asarray(x))
+    monkeypatch.setattr("madminer.limits.asymptotic_limits.load_estimator", lambda _: model)
+    return score
+
+
+@pytest.mark.parametrize("binning", ["equal-width", "equal-probability"])
+def test_sallino_is_a_binned_ratio_of_the_projected_score_at_theta_and_at_the_sm(combined, monkeypatch, binning):
+    from madminer.analysis import DataAnalyzer
+
+    score = _fake_score(monkeypatch)
+    thetas = np.array([[0.0, 0.0], [0.3, 0.0], [-0.2, 0.4], [0.5, -0.5]])
+    limits = ConsistentAsymptoticLimits(str(combined), sallino_binning=binning)
+    common = dict(mode="sallino", theta_true=np.zeros(2), grid_resolutions=None, luminosity=300000.0,
+                  include_xsec=True, test_split=0.2, n_asimov=None, sample_only_from_closest_benchmark=False,
+                  return_histos=False, model_file="unused", hist_bins=10)  # fmt: skip
+    llr = np.asarray(limits.expected_limits(thetas_eval=thetas, **common)[3])
+
+    # by hand with numpy: the Asimov data (all test events, SM weights) in 10 bins of h = t_hat . u, binned at
+    # the SM, times log p(bin | theta) / p(bin | SM)
+    analyzer = DataAnalyzer(str(combined))
+    start, end, _ = analyzer._calculate_partition_bounds("test", 0.2)
+    x, w_sm = analyzer.weighted_events(theta=np.zeros(2), start_event=start, end_event=end)
+    n = 300000.0 * limits._calculate_xsecs([np.zeros(2)])[0]
+    expected = []
+    for theta in thetas:
+        _, w = analyzer.weighted_events(theta=theta, start_event=start, end_event=end)
+        u = theta / np.linalg.norm(theta) if np.linalg.norm(theta) > 0 else np.array([1.0, 0.0])
+        h = score(x) @ u
+        order = np.argsort(h)
+        cdf = np.cumsum(w_sm[order]) / np.sum(w_sm)
+        lo, hi = h[order][np.searchsorted(cdf, [0.001, 0.999])]
+        if binning == "equal-width":
+            edges = np.linspace(lo, hi, 11)
+        else:
+            edges = h[order][np.searchsorted(cdf, np.linspace(0.001, 0.999, 11))]
+        edges[0], edges[-1] = -np.inf, np.inf
+        p_theta = np.histogram(h, edges, weights=w)[0] / np.sum(w)
+        p_sm = np.histogram(h, edges, weights=w_sm)[0] / np.sum(w_sm)
+        expected.append(n * np.sum(p_sm * np.log(p_theta / p_sm)))
+    assert llr[0] == 0.0  # the same statistic in the same bins at the SM
+    np.testing.assert_allclose(llr, expected, rtol=0.02, atol=0.02)
+    assert np.all(llr[1:] < 0)  # Gibbs: the SM Asimov data prefer the SM
+    assert abs(llr[1]) > 0.5  # and the statistic does see a step of 0.3 in CWL2
+
+
+def test_sallino_refuses_a_reference_other_than_its_own(combined, monkeypatch):
+    _fake_score(monkeypatch)
+    limits = ConsistentAsymptoticLimits(str(combined))
+    with pytest.raises(ValueError, match="thetaref"):
+        limits.expected_limits(mode="sallino", theta_true=np.zeros(2), thetas_eval=np.zeros((1, 2)),
+                               model_file="unused", thetaref=np.array([0.1, 0.0]))  # fmt: skip

@@ -126,7 +126,13 @@ def test_a_scan_tracks_every_point_and_compares_them(server, tracked, tmp_path):
     assert rows[0]["results"] == base and rows[1]["results"]["sally"] != base["sally"]
     assert rows[1]["results"]["rate"] == base["rate"]  # the rate does not depend on training
     assert (scan / "comparison.png").stat().st_size > 5000
-    assert len((scan / "comparison.md").read_text().splitlines()) == 2 + 2 * len(base)
+    table = (scan / "comparison.md").read_text().splitlines()
+    assert len(table) == 2 + 2 * len(base)
+    # the last column: 68% widths relative to the histogram's, as the point's own quality numbers say
+    sally = [line for line in table if line.startswith("| point-01 |") and "| sally |" in line][0]
+    relative = rows[1]["results"]["sally"]["quality"]["width_68_relative_to_histo"]
+    assert sally.endswith(f"| {relative['CWL2']:.2f}, {relative['CPWL2']:.2f} |")
+    assert all(line.endswith("| 1.00, 1.00 |") for line in table if "| histo |" in line)
 
     chain_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
     points = {}

@@ -20,12 +20,13 @@ TINY = {
     "generation.sampling_benchmarks": ["sm", "w", "ww"],
     "generation.events_per_benchmark": 2400,
     "generation.files_per_benchmark": 2,
-    "sampling.n_train_local": 3000,
+    "sampling.n_train_local": 10000,
     "sampling.n_train_ratio": 3000,
     "sampling.n_test": 1000,
     "sampling.n_thetas": 20,
-    "training.hidden": [16],
-    "training.epochs": 4,
+    # SALLY trained enough for its interval to be local (comparable with its Fisher information)
+    "training.hidden": [50, 50],
+    "training.epochs": 20,
     "training.ensemble": 2,
     # wide enough for the 95% CL regions of tiny samples (a region at the grid edge stops the evaluation);
     # step 0.5: the SM is a grid point

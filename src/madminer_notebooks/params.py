@@ -263,8 +263,9 @@ KEY_DEFAULTS: dict[str, Any] = {
 #: Sections a parameter file may leave out, and what leaving them out means.
 OPTIONAL_SECTIONS: dict[str, Any] = {"tracking": {"enabled": False}, "scan": {}}
 
-#: The keys a scan may vary: those that only training and evaluation read.
-SCANNABLE = ("training", "evaluation")
+#: The keys a scan may vary: those that only sampling, training and evaluation read (the physics and its
+#: events stay those of the run).
+SCANNABLE = ("sampling", "training", "evaluation")
 
 
 def _validate(node: Any, schema: Any, where: str, errors: list[str]) -> None:
@@ -411,7 +412,8 @@ def _check_cut_reach(p: dict, errors: list[str]) -> None:
 
 
 def _check_scan_key(p: dict, dotted: str, values: list, errors: list[str]) -> None:
-    """A scanned key must be one that training or evaluation reads, and every value must pass its schema."""
+    """A scanned key must be one that sampling, training or evaluation reads, and every value must pass its
+    schema."""
     where = f"scan.{dotted}"
     first, _, rest = dotted.partition(".")
     if first not in SCANNABLE or not rest or "." in rest or rest not in SCHEMA[first]:

@@ -102,7 +102,8 @@ DESCRIPTIONS: dict[str, str] = {
     "tracking.enabled": "track the ML runs in MLflow (`MLFLOW_TRACKING_URI` in the environment turns it on too)",
     "tracking.uri": "the MLflow tracking URI; null: a SQLite store in the run folder",
     "tracking.experiment_prefix": "prefix of the MLflow experiments' names",
-    "scan.NAME": "`training.KEY` or `evaluation.KEY`: a list of values; every combination is trained and evaluated",
+    "scan.NAME": "`sampling.KEY`, `training.KEY` or `evaluation.KEY`: a list of values; every combination is"
+    " sampled, trained and evaluated on the run's events",
 }
 
 

@@ -49,13 +49,37 @@ def contour_panel(ax: plt.Axes, theta_grid: np.ndarray, q: np.ndarray, name: str
     ax.set_ylabel(labels[1])
 
 
-def fisher_ellipse(matrix: np.ndarray, points: int = 400) -> np.ndarray:
-    """Points (2, n) of the ellipse dtheta^T I dtheta = 1 around the SM: the expected 68% region (one
-    parameter at a time) that the Fisher information ``I`` alone allows. A direction without information
-    gives a very long ellipse (a band on the plot)."""
+def fisher_ellipse(matrix: np.ndarray, points: int = 400, level: float = 1.0) -> np.ndarray:
+    """Points (2, n) of the ellipse dtheta^T I dtheta = level around the SM. At 1: the expected 68% region
+    (one parameter at a time) that the Fisher information ``I`` alone allows; at ``Q_2D[cl]``: the expected
+    2D region at that confidence level. A direction without information gives a very long ellipse."""
     w, v = np.linalg.eigh(np.asarray(matrix, dtype=float))
     t = np.linspace(0.0, 2.0 * np.pi, points)
-    return v @ (np.stack([np.cos(t), np.sin(t)]) / np.sqrt(np.clip(w, 1e-12, None))[:, None])
+    return v @ (np.sqrt(level) * np.stack([np.cos(t), np.sin(t)]) / np.sqrt(np.clip(w, 1e-12, None))[:, None])
+
+
+def truth_bound_panel(ax: plt.Axes, truth: np.ndarray) -> None:
+    """The parton-level truth's expected 68% and 95% CL regions from its Fisher information, shaded: on
+    the limits figure, the best any method could do (the same levels as :func:`contour_panel`'s contours)."""
+    for cl, alpha in (("95", 0.12), ("68", 0.25)):
+        ax.fill(*fisher_ellipse(truth, level=Q_2D[cl]), color="0.3", alpha=alpha, lw=0)
+    ax.fill([], [], color="0.3", alpha=0.35, label="truth bound (parton-level Fisher)")
+
+
+def information_panel(ax: plt.Axes, fractions: dict[str, dict[str, float]], labels: dict[str, str]) -> None:
+    """Horizontal bars: each approach's information as a fraction of the truth's, per parameter (the other
+    profiled), with the truth at 1."""
+    approaches = list(fractions)
+    names = list(next(iter(fractions.values()))) if fractions else []
+    height = 0.8 / max(len(names), 1)
+    for j, name in enumerate(names):
+        y = np.arange(len(approaches)) + (j - (len(names) - 1) / 2) * height
+        ax.barh(y, [fractions[a][name] for a in approaches], height=height, color=f"C{j}", label=name)
+    ax.axvline(1.0, color="k", lw=1, ls=":")
+    ax.set_yticks(np.arange(len(approaches)), [labels.get(a, a) for a in approaches])
+    ax.invert_yaxis()
+    ax.set_xlabel(r"information / truth's  $= (\sigma_\mathrm{truth} / \sigma)^2$")
+    ax.legend(fontsize=8, loc="lower right")
 
 
 def fisher_panel(ax: plt.Axes, matrices: dict[str, np.ndarray], labels: dict[str, str],

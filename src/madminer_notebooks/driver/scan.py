@@ -1,5 +1,5 @@
-"""Hyperparameter scans: training, evaluation and plotting again for every combination of the values in
-the parameters' ``scan`` section, on the physics and samples of the run, then one comparison.
+"""Hyperparameter scans: sampling, training, evaluation and plotting again for every combination of the
+values in the parameters' ``scan`` section, on the physics (events) of the run, then one comparison.
 
     scan:
       training.learning_rate: [0.001, 0.0003]
@@ -9,8 +9,8 @@ Each combination (a *scan point*) is a run folder ``RUN/scan/point-NN/`` of the 
 parameter file, manifest and executed notebooks; its inputs from earlier stages are links into ``RUN``. So a
 scan resumes like a run, and every trained model of every point stays on disk. With tracking on, each
 training and evaluation is an MLflow run tagged ``mmnb.scan_point``. The comparison (``RUN/scan/comparison.*``
-and, tracked, an MLflow run with them as artifacts) lists the best fit and the 68%/95% CL intervals of every
-method at every point.
+and, tracked, an MLflow run with them as artifacts) lists the 95% CL intervals of every method at every point
+and its 68% CL widths relative to the histogram baseline's.
 """
 
 from __future__ import annotations
@@ -115,14 +115,17 @@ def write_comparison(params: dict, base: RunPaths, rows: list[dict]) -> Path:
     with atomic_file(out) as tmp:
         tmp.write_text(json.dumps(rows, indent=2))
 
-    lines = ["| point | settings | method | " + " | ".join(f"{n} 95% CL" for n in names) + " |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |"]  # fmt: skip
+    lines = ["| point | settings | method | " + " | ".join(f"{n} 95% CL" for n in names)
+             + f" | 68% width / histogram ({', '.join(names)}) |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- |"]  # fmt: skip
     for row in rows:
         for method, s in row["results"].items():
             cells = []
             for n in names:
                 iv = s["intervals"][n]["95"]
                 cells.append(f"[{iv['low']:+.3f}, {iv['high']:+.3f}]")
+            relative = s.get("quality", {}).get("width_68_relative_to_histo", {})
+            cells.append(", ".join(f"{relative[n]:.2f}" for n in names) if relative else "–")
             lines.append(f"| {row['point']} | {row['label']} | {method} | " + " | ".join(cells) + " |")
     table = folder / "comparison.md"
     with atomic_file(table) as tmp:

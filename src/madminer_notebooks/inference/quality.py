@@ -3,12 +3,13 @@
 - bias: the best fit in units of the 68% CL half-width (0 for a method that finds the truth), and q at the
   SM above the minimum (0 as well). The rate alone constrains only sigma(theta) = sigma(SM), a curve through
   the SM: every point of it is a best fit, and the SM, where the likelihood is evaluated too, is reported;
-- the 68%/95% CL widths, and the 95% width relative to the histogram baseline (below 1: the method
-  extracts more than the histogram);
+- the 68%/95% CL widths, and each relative to the histogram baseline's (below 1: the method extracts more
+  than the histogram);
 - det I / det I_truth of the Fisher information (1 for a method that captures everything the parton-level
   truth knows);
 - the 68% CL half-width relative to the parton-level truth bound sqrt((I_truth^-1)_ii), the best any analysis
-  of these events can do (:mod:`.fisher`);
+  of these events can do (:mod:`.fisher`), and its inverse square: the share of the truth's information that
+  the limits reach;
 - flags: the 68% CL interval excludes the SM; a half-width below the truth bound by more than twice the
   bound's Monte-Carlo error (over-confident: the method claims more than the events hold); the interval ends
   had not converged (moved by more than 2% of the width in the last refinement); the estimator failed its
@@ -50,6 +51,13 @@ def fisher_errors(matrix) -> np.ndarray:
     return errors
 
 
+def information_fraction(matrix, truth) -> np.ndarray:
+    """Per parameter (the others profiled), the share of the truth's information that the Fisher
+    information ``matrix`` holds: ``(sigma_truth / sigma)^2`` with ``sigma = sqrt(diag I^-1)``. 1 for an
+    approach that learns everything the parton-level truth knows; 0 for a parameter it cannot measure."""
+    return (fisher_errors(truth) / fisher_errors(matrix)) ** 2
+
+
 def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, float]) -> dict[str, dict]:
     """Quality numbers of every method in ``results`` (each as the evaluation notebook wrote it)."""
     ratios = fisher_ratios(fisher) if fisher and "truth" in fisher else {}
@@ -59,7 +67,8 @@ def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, 
     base = results.get("histo")
     out = {}
     for method, r in results.items():
-        q: dict = {"bias_in_halfwidths": {}, "width_68": {}, "width_95": {}, "width_95_relative_to_histo": {}}
+        q: dict = {"bias_in_halfwidths": {}, "width_68": {}, "width_95": {}}
+        q["width_68_relative_to_histo"], q["width_95_relative_to_histo"] = {}, {}
         excludes = False
         for name, iv in r["intervals"].items():
             lo68, hi68 = iv["68"]["low"], iv["68"]["high"]
@@ -68,8 +77,9 @@ def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, 
             q["width_68"][name] = hi68 - lo68
             q["width_95"][name] = iv["95"]["high"] - iv["95"]["low"]
             if base is not None:
-                b = base["intervals"][name]["95"]
-                q["width_95_relative_to_histo"][name] = q["width_95"][name] / (b["high"] - b["low"])
+                for cl in ("68", "95"):
+                    b = base["intervals"][name][cl]
+                    q[f"width_{cl}_relative_to_histo"][name] = q[f"width_{cl}"][name] / (b["high"] - b["low"])
             excludes |= not (lo68 <= sm[name] <= hi68)
         q["excludes_sm_at_68"] = bool(excludes)
         if bound is not None:
@@ -79,6 +89,8 @@ def method_quality(results: dict[str, dict], fisher: dict | None, sm: dict[str, 
             q["truth_bound_68"] = {n: float(bound[i]) for n, i in at.items()}
             q["truth_bound_68_error"] = {n: float(error[i]) for n, i in at.items()}
             q["halfwidth_68_over_truth_bound"] = {n: half[n] / bound[i] for n, i in at.items()}
+            # what the limits reach of the truth's information: (truth bound / 68% half-width)^2
+            q["information_fraction"] = {n: (bound[i] / half[n]) ** 2 for n, i in at.items()}
             q["over_confident"] = any(half[n] < bound[i] - 2 * error[i] for n, i in at.items())
         if "q_at_truth" in r:  # q(SM) - q_min: (distance of the best fit in sigmas)^2 near a quadratic minimum
             q["q_at_sm"] = r["q_at_truth"]
