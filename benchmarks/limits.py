@@ -9,8 +9,10 @@ the check that the limits do not depend on how the events were split into files 
 agree within the Monte-Carlo error of the events themselves. ``--collect NAME=RUN`` adds an existing run
 folder as it is (for instance one made by an earlier version of the chain, for a before/after comparison).
 
-Writes ``benchmarks/results/limits.json`` and ``limits.md``; the tables of the README and docs/ are rendered
-from the JSON by :func:`readme_tables`, and a test checks that every page quotes them unchanged.
+Writes ``benchmarks/results/limits.json`` and ``limits.md``, and the tables of the README and docs/ (their
+``<!-- generated: NAME -->`` blocks), rendered from the JSON by :func:`readme_tables`; a test checks that every
+page quotes them unchanged. ``--only`` with no name and ``--retire NAME`` takes the results of an earlier
+version of the chain out of the tables without running anything.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def read_run(run_dir: Path) -> dict:
             "over_confident": q.get("over_confident"),
         }
         key = METHODS[method].fisher_key
-        if key in fisher:  # what the method's own Fisher information predicts for its 68% width
+        if key in fisher:  # what the method's own Fisher information predicts for its 68% width (inf: nothing)
             entry["fisher_width_68"] = [2.0 * v for v in _fisher_errors(fisher[key])]
             entry["width_68_over_fisher"] = list(np.divide(entry["width_68"], entry["fisher_width_68"]))
         closure = r.get("closure")
@@ -163,12 +165,13 @@ def limits_table(results: dict, names: list[str]) -> str:
             if closure is not None and not closure["passed"]:
                 text += " ⚠ failed"
             flag = " ⚠ over-confident" if m.get("over_confident") else ""
+            predicted = np.isfinite(m.get("fisher_width_68", [np.inf])).all()  # the rate's is infinite
             cells = [
                 _pair(m["width_68"], ".3f"),
                 _pair(m["bias_in_halfwidths"], "+.2f"),
                 _pair(m.get("width_68_relative_to_histo"), ".2f"),
                 _pair(m.get("information_fraction"), ".2f") + flag,
-                _pair(m.get("width_68_over_fisher"), ".2f") if "width_68_over_fisher" in m else "",
+                _pair(m["width_68_over_fisher"], ".2f") if predicted else "",
                 text,
             ]
             lines.append(f"| {name} | {METHODS[method].label} | " + " | ".join(cells) + " |")
@@ -227,11 +230,37 @@ def readme_tables(results: dict) -> dict[str, str]:
     }
 
 
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def write_pages(tables: dict[str, str]) -> list[Path]:
+    """Replace every ``<!-- generated: NAME ... -->`` block of the README and docs/ with its table; returns
+    the pages that changed (tests/test_readme_numbers.py checks that they agree)."""
+    import re
+
+    changed = []
+    for page in PAGES:
+        text = page.read_text()
+        new = re.sub(
+            r"(<!-- generated: (\w+) [^\n]*-->\n)(.*?)(<!-- end: \2 -->)",
+            lambda m: m.group(1) + tables[m.group(2)] + "\n" + m.group(4) if m.group(2) in tables else m.group(0),
+            text,
+            flags=re.S,
+        )
+        if new != text:
+            page.write_text(new)
+            changed.append(page)
+    return changed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "limits")
     parser.add_argument("--only", nargs="*", choices=list(CONFIGURATIONS), default=None)
     parser.add_argument("--collect", nargs="*", default=[], metavar="NAME=RUN")
+    parser.add_argument("--retire", nargs="*", default=[], metavar="NAME",
+                        help="move a configuration's results, made by an earlier version of the chain, out of the "
+                             "tables (into 'collected', as 'NAME (retired)')")  # fmt: skip
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     path = RESULTS / "limits.json"
@@ -243,6 +272,9 @@ def main() -> None:
     # read only now: another instance (other configurations) may have written its results meanwhile
     results = json.loads(path.read_text()) if path.exists() else {"runs": {}, "collected": {}}
     results["runs"].update(done)
+    for name in args.retire:
+        old = results["runs"].pop(name)
+        results["collected"][f"{name} (retired)"] = old
     for item in args.collect:
         name, _, folder = item.partition("=")
         results["collected"][name] = read_run(Path(folder))
@@ -254,6 +286,8 @@ def main() -> None:
         + "\n\n".join(tables.values())
         + "\n"
     )
+    for page in write_pages(tables):
+        print(f"updated {page.relative_to(ROOT)}")
     print(json.dumps({k: v["methods"].get("histo", {}).get("width_68") for k, v in results["runs"].items()}))
 
 

@@ -169,6 +169,18 @@ def test_linear_information_is_scale_free_and_the_outer_product_is_not():
     assert covariance.shape == (2, 2, 2, 2) and np.abs(covariance).max() < 1e-9 * n**2  # rescaled members agree
 
 
+def test_information_fraction_is_the_truth_errors_over_the_approach_errors_squared():
+    from madminer_notebooks.inference.quality import information_fraction
+
+    truth = np.array([[100.0, 30.0], [30.0, 50.0]])
+    half = 0.5 * truth  # half the information: errors sqrt(2) larger, a share of one half in each parameter
+    np.testing.assert_allclose(information_fraction(half, truth), [0.5, 0.5], rtol=1e-12)
+    # a parameter without information has none of the truth's (the rate alone, for a CP-odd direction)
+    assert information_fraction(np.array([[40.0, 0.0], [0.0, 0.0]]), truth)[1] == 0.0
+    # profiling: the correlated truth's share of an uncorrelated approach with the same diagonal is above one
+    assert np.all(information_fraction(np.diag(np.diag(truth)), truth) > 1.0)
+
+
 def test_an_interval_narrower_than_the_truth_bound_is_flagged():
     truth = [[100.0, 0.0], [0.0, 25.0]]  # bounds 0.1 and 0.2
     fisher = {"parameters": ["a", "b"], "truth": truth, "truth_covariance": np.zeros((2, 2, 2, 2)).tolist()}
@@ -181,6 +193,9 @@ def test_an_interval_narrower_than_the_truth_bound_is_flagged():
     q = method_quality({"histo": result(0.15, 0.3), "alice": result(0.15, 0.15)}, fisher, {"a": 0.0, "b": 0.0})
     assert not q["histo"]["over_confident"] and q["alice"]["over_confident"]
     assert q["alice"]["halfwidth_68_over_truth_bound"] == pytest.approx({"a": 1.5, "b": 0.75})
+    # the share of the truth's information the limits reach is the inverse square of that
+    assert q["alice"]["information_fraction"] == pytest.approx({"a": 1 / 1.5**2, "b": 1 / 0.75**2})
+    assert q["alice"]["width_68_relative_to_histo"] == pytest.approx({"a": 1.0, "b": 0.5})
     assert flags(q["alice"]) == ["narrower than the truth bound (over-confident)"] and flags(q["histo"]) == []
     # within the bound's Monte-Carlo error it is not flagged: I_bb known to 20% moves the bound by about 10%
     covariance = np.zeros((2, 2, 2, 2))

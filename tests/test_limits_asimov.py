@@ -191,3 +191,5 @@ def test_sallino_refuses_a_reference_other_than_its_own(combined, monkeypatch):
     with pytest.raises(ValueError, match="thetaref"):
         limits.expected_limits(mode="sallino", theta_true=np.zeros(2), thetas_eval=np.zeros((1, 2)),
                                model_file="unused", thetaref=np.array([0.1, 0.0]))  # fmt: skip
+    with pytest.raises(ValueError, match="unknown sallino binning 'quantiles'"):
+        ConsistentAsymptoticLimits(str(combined), sallino_binning="quantiles")

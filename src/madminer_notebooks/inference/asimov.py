@@ -67,10 +67,8 @@ class _BinnedRatio:
         if binning == "equal-width":
             lo, hi = Histo(h, reference_weights, 1).edges[0]  # MadMiner's 0.1% and 99.9% quantiles
             edges = open_bins([np.linspace(lo, hi, n_bins + 1)])
-        elif binning == "equal-probability":  # MadMiner's adaptive binning
+        else:  # equal probability: MadMiner's adaptive binning
             edges = open_bins(Histo(h, reference_weights, n_bins).edges)
-        else:
-            raise ValueError(f"unknown sallino binning {binning!r} (expected one of {SALLINO_BINNINGS})")
         self.numerator = Histo(h, weights, edges, epsilon=1.0e-12)
         self.denominator = Histo(h, reference_weights, edges, epsilon=1.0e-12)
         self.edges = edges
@@ -90,6 +88,8 @@ class ConsistentAsymptoticLimits(AsymptoticLimits):
         reference: np.ndarray | None = None,
         sallino_binning: str = SALLINO_BINNINGS[0],
     ):
+        if sallino_binning not in SALLINO_BINNINGS:
+            raise ValueError(f"unknown sallino binning {sallino_binning!r} (expected one of {SALLINO_BINNINGS})")
         super().__init__(filename)
         self.sallino_binning = sallino_binning
         self.calibrate_ratio = calibrate_ratio
@@ -146,7 +146,7 @@ class ConsistentAsymptoticLimits(AsymptoticLimits):
             )  # fmt: skip
         (n_bins,) = x_bins
         if not isinstance(n_bins, int | np.integer):
-            raise ValueError(f"sallino takes a number of bins (equal probability at the reference), not {n_bins!r}")
+            raise ValueError(f"sallino takes a number of bins (edges chosen at the reference), not {n_bins!r}")
         thetas = np.vstack([self.reference[np.newaxis, :], np.asarray(theta_grid, dtype=float)])
         scores, weights = self._make_weighted_histo_data(summary_function, thetas, None, test_split=test_split)
         return [
