@@ -3,13 +3,14 @@ the offline build this machine's torch wheel, and how the docker executor starts
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.request
 from unittest import mock
 
 from conftest import free_port
 
-from madminer_notebooks.workflow.image import image_name, one_package_index
+from madminer_notebooks.workflow.image import STEP_MODULES, image_name, import_step_modules, one_package_index
 from madminer_notebooks.workflow.yadage import STEP_UID, container_flags
 
 
@@ -53,3 +54,16 @@ def test_the_one_package_index_keeps_its_port_when_free_and_finds_another_when_t
         assert url == f"http://127.0.0.1:{port}/simple"  # the same build argument as last time: cache kept
         with one_package_index(wheel, port) as other:
             assert other != url and other.startswith("http://127.0.0.1:")
+
+
+def test_the_build_imports_each_notebook_import_statement_whole(tmp_path):
+    """The image build writes bytecode for what the stage notebooks import: an import written over several
+    lines (as ruff formats a long one) is one statement, and imports inside a branch are left out."""
+    cells = [
+        {"cell_type": "markdown", "source": ["import nothing from prose\n"]},
+        {"cell_type": "code", "source": ["from os.path import (\n", "    basename,\n", "    join,\n", ")\n",
+                                         "import json\n", "if False:\n", "    import no_such_module\n"]},
+    ]  # fmt: skip
+    (tmp_path / "01_x.ipynb").write_text(json.dumps({"cells": cells}))
+    statements = import_step_modules(tmp_path)
+    assert statements[len(STEP_MODULES) :] == ["from os.path import basename, join", "import json"]

@@ -16,6 +16,7 @@ as a secret, mounted for pip alone, never stored in a layer; :func:`check_image`
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import functools
 import http.server
@@ -96,8 +97,10 @@ def import_step_modules(notebooks: Path = ROOT / "notebooks") -> list[str]:
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] != "code":
                 continue
-            source = "".join(cell["source"])
-            statements += [line.strip() for line in source.splitlines() if re.match(r"(import|from)\s+\S+", line)]
+            tree = ast.parse("".join(cell["source"]), filename=str(path))
+            # a cell's own import statements (one written over several lines included), not those inside a
+            # branch: those import what only some configurations use (Delphes, the shower)
+            statements += [ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     statements = list(dict.fromkeys(statements))
     for statement in statements:
         exec(statement, {})  # noqa: S102 - the notebooks' own import lines
