@@ -70,10 +70,13 @@ def test_training_and_evaluation_runs_carry_params_epoch_histories_and_artifacts
 
     training = mlflow_runs(server, "training", chain_id)
     assert sorted(r.data.tags["mmnb.method"] for r in training) == sorted(params["training"]["methods"])
-    epochs = params["training"]["epochs"]
+    t = params["training"]
+    epochs = t["epochs"]
+    shape = "x".join(str(n) for n in t["hidden"])  # the tiny settings, spelled as the run names spell them
     for run in training:
         method = run.data.tags["mmnb.method"]
-        assert run.info.status == "FINISHED" and run.info.run_name.startswith(f"{method} h16 lr0.001 e{epochs}")
+        name = f"{method} h{shape} lr{t['learning_rate']} e{epochs}"
+        assert run.info.status == "FINISHED" and run.info.run_name.startswith(name), run.info.run_name
         assert run.data.params["epochs"] == str(epochs) and run.data.params["method"] == method
         assert run.data.tags["mmnb.git_commit"] == git_commit() != "unknown"
         assert len(run.data.tags["mmnb.params_hash"]) == 64
