@@ -130,14 +130,13 @@ def test_a_failed_workflow_is_one_error_line_with_the_step_and_its_message(serve
 @pytest.mark.parametrize("case", ["wrong token", "unreachable server"])
 @pytest.mark.parametrize("command", ["submit", "status", "download"])
 def test_a_refused_token_or_no_server_is_one_error_line(server, tmp_path, case, command):
+    args = [command, "--output", str(tmp_path / "out")] if command == "download" else [command]
     if case == "wrong token":
-        proc = reana(server, command, "--output", str(tmp_path / "out"), token="not-the-token") if command == "download" \
-            else reana(server, command, token="not-the-token")  # fmt: skip
+        proc = reana(server, *args, token="not-the-token")
         expected = f"error: the REANA server at {server.url} refused the access token; check REANA_ACCESS_TOKEN"
     else:
         closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
-        proc = reana(server, command, "--output", str(tmp_path / "out"), url=closed) if command == "download" \
-            else reana(server, command, url=closed)  # fmt: skip
+        proc = reana(server, *args, url=closed)
         expected = f"error: cannot reach a REANA server at {closed}; check REANA_SERVER_URL and the network"
     assert proc.returncode == 1
     assert error_lines(proc) == [expected], proc.stderr

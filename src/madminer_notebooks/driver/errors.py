@@ -4,6 +4,7 @@ and ``drivers/reana``: 2 for bad input (nothing was started), 1 for failed work 
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 
@@ -33,6 +34,13 @@ def exit_status(body: Callable[[], int], unit: str) -> int:
         return 2
     except RunFailed as err:
         print(f"error: {err}\nfinished {unit} are kept; run the same command again to resume", file=sys.stderr)
+        return 1
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"error: no space left on the device{where}; free some space (or choose another folder) and run "
+              f"the same command again: finished {unit} are kept", file=sys.stderr)  # fmt: skip
         return 1
     except KeyboardInterrupt:
         print(f"error: interrupted; finished {unit} are kept, run the same command again to resume", file=sys.stderr)

@@ -41,6 +41,13 @@ def _described(execution: Execution) -> str:
     return f"stage {execution.stage} ({execution.key})" if execution.key else f"stage {execution.stage}"
 
 
+def _no_space(err: Exception) -> bool:
+    """Whether a notebook's error is a full disk: ``OSError: [Errno 28]`` from Python, or HDF5's
+    ``errno = 28`` in h5py's message."""
+    text = f"{getattr(err, 'ename', '')}: {getattr(err, 'evalue', '')}"
+    return "[Errno 28]" in text or "errno = 28" in text or "No space left on device" in text
+
+
 def notebook_path(execution: Execution) -> Path:
     path = notebook_dir() / execution.notebook
     if not path.is_file():
@@ -113,8 +120,9 @@ def execute(
             raise KeyboardInterrupt from None
         os.replace(running, failed)
         evalue = str(err.evalue).strip().splitlines()
+        full = "no space left on the run folder's device (free some space, then resume); " if _no_space(err) else ""
         raise StageFailed(
-            f"{_described(execution)} failed in cell {err.exec_count} of {notebook.name}: "
+            f"{_described(execution)} failed in cell {err.exec_count} of {notebook.name}: {full}"
             f"{err.ename}: {evalue[-1] if evalue else ''} (executed notebook: {failed})"
         ) from None
     except BaseException:

@@ -16,12 +16,13 @@ import logging
 import os
 from pathlib import Path
 
-from ..chain import executions
+from ..chain import Execution, executions
 from ..params import load_params
 from ..paths import RunPaths
 from .execute import hashes, notebook_dir, record_done
 from .interrupt import stoppable
 from .kernels import DRIVER_VARIABLE, KernelPool
+from .lock import run_folder_lock
 from .manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ def finish(stage: str, params_file: str, run_dir: str, key: str = "", run_others
     missing = [rel for rel in this.inputs + this.outputs if not (paths.root / rel).is_file()]
     if missing:
         raise RuntimeError(f"{this.name}: not recorded, {', '.join(missing)} missing (did every cell run?)")
+    # a driver running on this folder would race with what follows: refuse, naming it (driver/lock.py)
+    with run_folder_lock(paths.root, f"the {this.notebook} notebook, run by hand"):
+        _record_and_run_others(this, todo, params, params_path, paths, stage, run_others)
+
+
+def _record_and_run_others(this: Execution, todo: list[Execution], params: dict, params_path: Path, paths: RunPaths,
+                           stage: str, run_others: bool) -> None:  # fmt: skip
     manifest = Manifest(paths.manifest)
     record_done(this, hashes(this, params), paths, manifest, seconds=0.0, origin="interactive")
     log.info("recorded %s in %s: drivers/run on this run folder will not redo it", this.name, paths.manifest)

@@ -25,6 +25,7 @@ from .errors import UsageError
 from .execute import StageFailed, execute, notebook_dir, up_to_date
 from .interrupt import POLL_SECONDS, STOP, stop_children
 from .kernels import KernelPool
+from .lock import LOCK_NAME, remove_stale, run_folder_lock
 from .manifest import Manifest
 from .preflight import preflight
 from .report import write_report, write_summary
@@ -56,9 +57,14 @@ def _fresh(paths: RunPaths) -> None:
     root = paths.root
     if not root.exists():
         return
-    if any(root.iterdir()) and not paths.manifest.exists():
+    contents = [p for p in root.iterdir() if p.name != LOCK_NAME]  # the lock stays: this driver holds it
+    if contents and not paths.manifest.exists():
         raise UsageError(f"--fresh: {root} is not empty and holds no manifest.json; refusing to delete it")
-    shutil.rmtree(root)
+    for path in contents:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _select(params: dict, stage: str, paths: RunPaths, key: str | None) -> list:
@@ -138,10 +144,17 @@ def run_chain(params_file: Path, run_dir: Path, stages_spec: str | None = None, 
         log.info("generation.madgraph.script_only: preparing the MadGraph scripts; the chain stops after generation")
         stages = stages[: stages.index("generation") + 1]
     paths = RunPaths(run_dir)
+    with run_folder_lock(paths.root):  # refuses a second driver, and an unwritable folder, before any stage
+        return _run_chain_locked(params, params_file, paths, stages, fresh, parallel)
+
+
+def _run_chain_locked(params: dict, params_file: Path, paths: RunPaths, stages: list[str], fresh: bool,
+                      parallel: int | None) -> int:  # fmt: skip
     pending = fresh or _pending(params, paths, Manifest(paths.manifest), "analysis")
     preflight(params, params_file, stages, pending)  # before anything is deleted or created
     if fresh:
         _fresh(paths)
+    remove_stale(paths.root)
     paths.make_folders()
     manifest = Manifest(paths.manifest)
     prepare_tracking(params, paths, manifest, stages)
@@ -191,7 +204,16 @@ def run_step(params_file: Path, run_dir: Path, stage: str, key: str | None = Non
     key = key or None  # a workflow step of a stage that runs once passes --key=
     paths = RunPaths(run_dir)
     todo = _select(params, stage, paths, key)
-    paths.make_folders()
+    with run_folder_lock(paths.root):
+        remove_stale(paths.root)
+        paths.make_folders()
+        return _run_step_locked(params, params_file, paths, stage, todo, key, force, parallel, inputs_from,
+                                publish_to)  # fmt: skip
+
+
+def _run_step_locked(params: dict, params_file: Path, paths: RunPaths, stage: str, todo: list, key: str | None,
+                     force: bool, parallel: int | None, inputs_from: list[Path] | None,
+                     publish_to: str | None) -> int:  # fmt: skip
     if inputs_from is not None:
         try:
             link_inputs(todo, paths, [Path(d) for d in inputs_from])

@@ -290,7 +290,7 @@ def generate(req: GenerationRequest, progress: bool = True) -> GenerationResult:
     )
     del weights
 
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # atomic.is_temporary
     try:
         parts = [tmp_dir / f"part-{j:04d}.gz" for j in range(req.jobs)]
         counts = [share(req.n_events, req.jobs, j) for j in range(req.jobs)]
