@@ -117,6 +117,52 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def wait_for(what: str, condition, timeout: float = 600.0, proc: subprocess.Popen | None = None):
+    """Poll ``condition`` until it returns something true; fail naming ``what`` after ``timeout`` seconds
+    (or as soon as ``proc`` has exited without it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the driver exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"waited {timeout:.0f} s for {what}")
+
+
+def png_pixels(path: Path) -> np.ndarray:
+    """A PNG's pixels as (height, width, 3) floats in [0, 1]; fails on anything that is not a PNG."""
+    import matplotlib.image
+
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return matplotlib.image.imread(path)[..., :3]
+
+
+def pixels_of(image: np.ndarray, colour: str, tolerance: float = 0.1) -> int:
+    """How many pixels of ``image`` have the matplotlib colour ``colour`` (within ``tolerance`` per channel)."""
+    import matplotlib.colors
+
+    rgb = np.array(matplotlib.colors.to_rgb(colour))
+    return int(np.sum(np.all(np.abs(image - rgb) < tolerance, axis=-1)))
+
+
+def assert_figure(path: Path, width: tuple[int, int], height: tuple[int, int], colours: dict[str, int] | None = None,
+                  min_colours: int = 0) -> np.ndarray:  # fmt: skip
+    """``path`` is a drawn figure: a PNG of the expected size, with at least N pixels of each line colour
+    in ``colours`` and at least ``min_colours`` distinct colours (a colour map), not a blank canvas."""
+    image = png_pixels(path)
+    h, w = image.shape[:2]
+    assert width[0] <= w <= width[1] and height[0] <= h <= height[1], f"{path.name}: {w}x{h} pixels"
+    assert np.mean(np.all(image > 0.97, axis=-1)) < 0.97, f"{path.name} is blank"
+    for colour, least in (colours or {}).items():
+        assert pixels_of(image, colour) >= least, f"{path.name}: fewer than {least} pixels of {colour}"
+    distinct = len(np.unique((image * 255).astype(np.uint8).reshape(-1, 3), axis=0))
+    assert distinct >= min_colours, f"{path.name}: {distinct} distinct colours"
+    return image
+
+
 def free_port() -> int:
     import socket
 

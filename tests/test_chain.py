@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import default_sigint
+from conftest import default_sigint, wait_for
 from tiny import drive, ran, skipped, write_params
 
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys
@@ -180,9 +180,8 @@ def test_interrupted_stage_is_redone_and_earlier_ones_are_not(chain, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=default_sigint,  # a background CI shell starts us with SIGINT ignored, and children inherit that
     )  # fmt: skip
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((copy / "notebooks").glob(".training-*.running.ipynb")):
-        time.sleep(0.2)
+    wait_for("a training notebook to run", lambda: list((copy / "notebooks").glob(".training-*.running.ipynb")),
+             300, proc)  # fmt: skip
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
@@ -207,9 +206,8 @@ def test_ctrl_c_mid_analysis_stops_within_seconds_and_records_nothing(chain, tmp
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=default_sigint,
     )  # fmt: skip
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((copy / "notebooks").glob(".analysis-*.running.ipynb")):
-        time.sleep(0.1)
+    wait_for("an analysis notebook to run", lambda: list((copy / "notebooks").glob(".analysis-*.running.ipynb")),
+             300, proc)  # fmt: skip
     time.sleep(2.0)  # inside the analysis cells
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)

@@ -24,13 +24,25 @@ def test_histogramdd_accepts_the_removed_normed_keyword():
         np.histogramdd(data, normed=False)  # the real numpy stays untouched
 
 
-def test_madminer_histogram_fit_runs():
+def test_madminer_histogram_fit_gives_the_normalised_histogram_density():
+    """MadMiner's Histo (which calls histogramdd with ``normed``) fits and evaluates, and its density is the
+    one written out here: the events between the 0.1% and 99.9% quantiles counted in its six bins,
+    normalised to one, divided by the bin widths (the first at most twice the second's, as MadMiner caps
+    it; its cap of the last one never acts); events outside go to the outer bins."""
     compat.apply()
     from madminer.utils.histo import Histo
 
     x = np.random.default_rng(1).normal(size=(1000, 1))
-    histo = Histo(x, bins=(6,), epsilon=1e-9)
-    assert np.isfinite(histo.log_likelihood(x)).all()
+    histo = Histo(x, bins=(6,), epsilon=0.0)
+    (edges,) = histo.edges
+    assert len(edges) == 7
+    counts, _ = np.histogram(x[:, 0], bins=edges)
+    assert 990 < counts.sum() < 1000  # the tails beyond the quantiles are not counted
+    widths = np.diff(edges)
+    widths[0] = min(widths[0], 2 * widths[1])  # MadMiner's cap of the last bin compares its edge with a larger one
+    density = counts / counts.sum() / widths
+    expected = np.log(density[np.clip(np.searchsorted(edges, x[:, 0], side="right") - 1, 0, 5)])
+    np.testing.assert_allclose(histo.log_likelihood(x), expected, rtol=1e-12)
 
 
 def test_cached_particle_lookups_return_the_same_values():

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import default_sigint, last_json, make_setup, run_generator
+from conftest import default_sigint, last_json, make_setup, run_generator, wait_for
 
 
 def _files(folder):
@@ -95,9 +95,8 @@ def test_ctrl_c_leaves_no_file(setup_file, outdir):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=default_sigint,  # a background CI shell starts us with SIGINT ignored, and children inherit that
     )  # fmt: skip
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(p.name.startswith(".ev.lhe.gz.") for p in outdir.iterdir()):
-        time.sleep(0.1)  # wait until generation has started writing temporary parts
+    wait_for("generation to write its temporary parts",
+             lambda: any(p.name.startswith(".ev.lhe.gz.") for p in outdir.iterdir()), 120, proc)  # fmt: skip
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -54,9 +54,23 @@ def test_setup_notebook_runs_on_its_own_defaults(tmp_path):
         progress_bar=False,
         cwd=str(tmp_path / "notebooks"),
     )
+    import h5py
+    import numpy as np
+    import yaml
+    from conftest import assert_figure
+
     run = tmp_path / "runs" / "interactive"
-    assert (run / "data" / "setup.h5").stat().st_size > 0
-    assert (run / "plots" / "morphing_basis.png").stat().st_size > 0
+    physics = yaml.safe_load((root / "params" / "quick.yaml").read_text())["physics"]
+    with h5py.File(run / "data" / "setup.h5", "r") as f:  # the quick.yaml physics, as MadMiner saved it
+        assert [n.decode() for n in f["parameters/names"][()]] == list(physics["parameters"])
+        names = [n.decode() for n in f["benchmarks/names"][()]]
+        values = f["benchmarks/values"][()]
+        matrix = f["morphing/morphing_matrix"][()]
+    assert names[: len(physics["benchmarks"])] == list(physics["benchmarks"])
+    for name, theta in physics["benchmarks"].items():
+        np.testing.assert_array_equal(values[names.index(name)], list(theta.values()))
+    assert len(names) == 6 and matrix.shape == (6, 6) and np.linalg.cond(matrix) < 1e6  # a basis that morphs
+    assert_figure(run / "plots" / "morphing_basis.png", (300, 1200), (300, 1200), min_colours=100)
 
 
 #: The clean filter that drivers/ensure-env configures for .gitattributes (same options).

@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import wait_for
 from tiny import drive, ran, skipped, write_params
 
 from madminer_notebooks.atomic import is_temporary
@@ -60,20 +60,6 @@ def start(params: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
         [sys.executable, "-m", "madminer_notebooks.driver", "run", "--params", str(params), "--run-dir",
          str(run_dir), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-
-
-def wait_for(what: str, condition, timeout: float = 600.0, proc: subprocess.Popen | None = None):
-    """Poll ``condition`` until it returns something true; fail naming ``what`` after ``timeout`` seconds
-    (or as soon as ``proc`` has exited without it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the driver exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
-        time.sleep(0.2)
-    pytest.fail(f"waited {timeout:.0f} s for {what}")
 
 
 def test_a_second_driver_refuses_at_once_naming_the_holder(tmp_path):
@@ -169,6 +155,7 @@ def test_a_driver_killed_mid_stage_leaves_a_folder_the_next_run_resumes(tmp_path
             first.kill()
         first.communicate()
     assert first.returncode == -signal.SIGKILL
+
     # the kernels notice that their parent is gone (ipykernel polls for it) and end
     def alive() -> list:
         living = []

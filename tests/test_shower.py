@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_figure
 from tiny import write_params
 
 from madminer_notebooks import compat
@@ -275,7 +276,10 @@ def test_the_analysis_stage_at_shower_level(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for key in ("sm-0", "ww-0"):
         assert analysis_level(run_dir / "data" / "analysed" / f"{key}.h5") == "shower"
-        assert (run_dir / "plots" / f"parton_vs_shower_{key}.png").stat().st_size > 10_000
+        # two panels (11 x 4 inches at 110 dpi), SM histograms in black and the CP-odd point's in C3 (measured:
+        # 6330 and 589 pixels; empty axes have about 2900 black ones, from frames and labels, and no C3)
+        assert_figure(run_dir / "plots" / f"parton_vs_shower_{key}.png", (1000, 1250), (350, 480),
+                      {"black": 4500, "C3": 300})  # fmt: skip
     assert analysis_level(run_dir / "data" / "combined.h5") == "shower"
     nb = json.loads((run_dir / "notebooks" / "analysis-ww-0.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
