@@ -61,6 +61,35 @@ def test_the_image_runs_as_reana_runs_it_and_names_no_build_machine(engine, imag
     assert check_image(image_name(), engine) == []
 
 
+@pytest.mark.parametrize(
+    ("fault", "layer", "problem"),
+    [
+        ("HOME writable by its owner only", "USER 0\nRUN chmod 0700 /home/mmnb\nUSER 1000:0",
+         "fails as UID:GID 12345:0 ({run}): touch: cannot touch '/home/mmnb/written-{run}': Permission denied"),
+        ("the build machine's pip certificate left in", "ENV PIP_CERT=/etc/ssl/pip-ca.pem",
+         "it names the build machine: .cert='/etc/ssl/pip-ca.pem', PIP_CERT=/etc/ssl/pip-ca.pem"),
+    ],
+)  # fmt: skip
+def test_check_image_rejects_an_image_that_reana_could_not_run(engine, image, tmp_path, fault, layer, problem):
+    """Our image with one fault that a careless build makes: check_image names it, for both ways it runs the
+    image (as REANA does, and read-only)."""
+    bad = "localhost/mmnb-bad-image:test"
+    (tmp_path / "Containerfile").write_text(f"FROM {image_name()}\n{layer}\n")
+    built = subprocess.run([engine, "build", "-t", bad, str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    try:
+        problems = check_image(bad, engine)
+    finally:
+        subprocess.run([engine, "rmi", "-f", bad], capture_output=True)
+    assert problems == [f"{bad}: {problem.format(run=run)}" for run in ("reana", "read-only")]
+
+
+def test_check_image_rejects_an_image_that_is_not_there(engine):
+    assert check_image("localhost/mmnb-never-built:0.0.1", engine) == [
+        "localhost/mmnb-never-built:0.0.1: not built here (drivers/build-image)"
+    ]
+
+
 def test_an_unchanged_rebuild_reuses_every_layer(engine, image):
     proc = build(engine)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]

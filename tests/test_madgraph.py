@@ -172,5 +172,18 @@ def test_madgraph_generation_matches_the_builtin_generator(tmp_path):
 def test_detector_level_analysis_reads_delphes_output(tmp_path):
     """With MadGraph, Pythia 8 and Delphes: the analysis stage reads the Delphes file through DelphesReader."""
     test_madgraph_generation_matches_the_builtin_generator(tmp_path)
-    assert (tmp_path / "madgraph" / "data" / "events" / "sm-0.delphes.root").is_file()
-    assert (tmp_path / "madgraph" / "data" / "analysed" / "sm-0.h5").is_file()
+    import h5py
+    import numpy as np
+    import uproot
+
+    with uproot.open(tmp_path / "madgraph" / "data" / "events" / "sm-0.delphes.root") as root_file:
+        delphes_events = root_file["Delphes"].num_entries
+    with h5py.File(tmp_path / "madgraph" / "data" / "analysed" / "sm-0.h5", "r") as f:
+        names = [n.decode() for n in f["observables/names"][()]]
+        observations = f["samples/observations"][()]
+        weights = f["samples/weights"][()]
+    # the events that pass the cuts, each with every observable and a weight per benchmark
+    assert 0 < len(observations) <= delphes_events and observations.shape[1] == len(names)
+    assert np.isfinite(observations).all() and weights.shape[0] == len(observations) and (weights[:, 0] > 0).all()
+    pt_j1 = observations[:, names.index("pt_j1")]
+    assert ((pt_j1 > 20.0) & (pt_j1 < 6500.0)).all()
