@@ -63,6 +63,11 @@ def run_folder_lock(root: Path, command: str | None = None) -> Iterator[None]:
                 f"run folder {root} is in use by another driver ({holder}); wait for it to end or stop it, "
                 "or choose another --run-dir"
             ) from None
+        except OSError as err:  # a shared file system without locks (some NFS set-ups): run, unguarded
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            log.warning("run folder %s: its file system cannot lock files (%s); not guarded against a second "
+                        "driver", root, err.strerror)  # fmt: skip
         try:
             os.ftruncate(fd, 0)
             who = command or _command_line()

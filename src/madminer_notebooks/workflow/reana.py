@@ -155,6 +155,7 @@ def submit(reana_yaml: Path, name: str, parameters: dict[str, str]) -> str:
     workflow's name with its run number."""
     _connect()
     extra = [arg for key, value in parameters.items() for arg in ("--parameter", f"{key}={value}")]
+    # validated just before, by the same reana-client (drivers/reana submit runs validate first)
     args = ["run", "--workflow", name, "--file", reana_yaml.name, "--skip-validation", *extra]
     done = _run_client(args, reana_yaml.parent, "submit")
     created = re.search(rf"(?m)^({re.escape(name)}\.\d+)$", done.stdout)
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 code = subprocess.run(
                     [str(CLIENT), "validate", "--file", reana_yaml.name],
                     cwd=tmp,
-                    stdout=sys.stderr,
+                    stdout=sys.stderr if args.command == "submit" else None,  # submit's stdout: the workflow name
                     env={**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"},
                 ).returncode
                 if code == 0 and args.command == "validate" and args.environments:
