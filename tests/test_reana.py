@@ -61,6 +61,24 @@ def steps_of(specification: dict) -> list[dict]:
     return found
 
 
+def schedulers_of(specification: dict, kind: str = "step") -> list[dict]:
+    """The Yadage schedulers (a stage's ``parameters`` with its ``step``, or its sub-``workflow``)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if kind in node and "parameters" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(specification)
+    return found
+
+
 def test_submit_uploads_the_spec_inputs_with_the_image_and_starts_it(server):
     proc = reana(server, "submit", "--image", ":".join(IMAGE), "--name", "vbf", "--tracking-uri",
                  "http://mlflow.example.org:5000")  # fmt: skip
@@ -89,6 +107,13 @@ def test_submit_uploads_the_spec_inputs_with_the_image_and_starts_it(server):
     assert len(workflow.input_parameters["run_id"]) == 12
     tracked = [s for s in steps if "MLFLOW_TRACKING_URI='{tracking_uri}'" in s["process"]["cmd"]]
     assert len(tracked) == 4
+    uses = [s for s in schedulers_of(workflow.loaded) if "{tracking_uri}" in s["step"]["process"]["cmd"]]
+    assert len(uses) == 4  # each of them gets it from the workflow's init step
+    assert all(s["parameters"]["tracking_uri"] == {"step": "init", "output": "tracking_uri"} for s in uses)
+    subworkflows = [s for s in schedulers_of(workflow.loaded, "workflow")
+                    if any("{tracking_uri}" in t["process"]["cmd"] for t in steps_of(s["workflow"]))]  # fmt: skip
+    assert len(subworkflows) == 1  # the ML sub-workflow, which gets it from the top
+    assert subworkflows[0]["parameters"]["tracking_uri"] == {"step": "init", "output": "tracking_uri"}
     assert spec["inputs"]["parameters"]["params_file"] == "params/quick.yaml"
 
 
