@@ -362,9 +362,9 @@ class ReanaStandIn:
 
         import uvicorn
 
-        # connexion warns of each query parameter a client sends that the document does not declare (reana-client
-        # sends file_name with every download)
-        logging.getLogger("connexion.decorators.parameter").setLevel(logging.ERROR)
+        # connexion logs an error for each query parameter a client sends that the document does not declare
+        # (reana-client sends file_name with every download) and passes it on to no handler: not an error here
+        logging.getLogger("connexion.decorators.parameter").setLevel(logging.CRITICAL)
 
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
