@@ -88,6 +88,7 @@ class Workflow:
     uploaded: list[str] = field(default_factory=list)  # names of the uploads, in order
     polls: int = 0
     failure: str | None = None  # the message of the failing job, when injected
+    engine_failure: str | None = None  # why the engine could not load the workflow (no job ran)
     loaded: dict | None = None  # the Yadage specification as the engine loaded it from the workspace at start
 
     @property
@@ -226,7 +227,7 @@ class ReanaStandIn:
         try:  # what REANA's Yadage engine does first: load workflow.file, with its $refs, from the workspace
             workflow.loaded = self._load(workflow, workflow.specification["workflow"]["file"])
         except FileNotFoundError as err:
-            workflow.failure = f"yadage could not load the workflow: {err} is not in the workspace"
+            workflow.engine_failure = f"yadage could not load the workflow: {err} is not in the workspace"
         return {
             "message": "Workflow submitted.",
             "status": "queued",
@@ -267,7 +268,7 @@ class ReanaStandIn:
         if workflow.polls < self.polls_to_finish:
             return
         workflow.finished = _now()
-        if workflow.failure is not None:
+        if workflow.failure is not None or workflow.engine_failure is not None:
             workflow.status = "failed"
             return
         workflow.status = "finished"
@@ -308,7 +309,7 @@ class ReanaStandIn:
         if workflow is None:
             return self._missing(workflow_id_or_name)
         jobs = {}
-        if workflow.status == "failed":
+        if workflow.status == "failed" and workflow.engine_failure is None:
             jobs["job-failed"] = {
                 "job_name": "ml.training.0",
                 "status": "failed",
@@ -316,7 +317,8 @@ class ReanaStandIn:
                 "docker_img": "madminer-notebooks",
                 "logs": f"running the stage\n{workflow.failure}\n",
             }
-        logs = {"workflow_logs": f"workflow {workflow.status}", "job_logs": jobs, "engine_specific": None}
+        engine = f"workflow {workflow.status}" + (f"\n{workflow.engine_failure}" if workflow.engine_failure else "")
+        logs = {"workflow_logs": engine, "job_logs": jobs, "engine_specific": None}
         return {
             "logs": json.dumps(logs),
             "user": "tester",

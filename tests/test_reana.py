@@ -98,7 +98,7 @@ def test_submit_uploads_the_spec_inputs_with_the_image_and_starts_it(server):
         assert workflow.files[rel] == source.read_bytes(), rel
     assert yaml.safe_load(workflow.files["reana.yaml"])["outputs"]["files"] == OUTPUTS
     # the engine's view: the workflow loaded from the workspace at start, every step naming the image given
-    assert workflow.failure is None and workflow.loaded is not None
+    assert workflow.engine_failure is None and workflow.loaded is not None
     steps = steps_of(workflow.loaded)
     assert len(steps) == 8
     assert {(s["environment"]["image"], str(s["environment"]["imagetag"])) for s in steps} == {IMAGE}
