@@ -18,6 +18,7 @@ from conftest import default_sigint, wait_for
 from tiny import drive, ran, skipped, write_params
 
 from madminer_notebooks.chain import STAGES, evaluation_keys, event_file_keys
+from madminer_notebooks.driver.lock import LOCK_NAME
 from madminer_notebooks.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +118,7 @@ def test_full_chain_produces_real_results(chain):
     for plot in ("limits.png", "p_values.png", "cross_sections.png", "morphing_basis.png", "distributions.png"):
         assert (run_dir / "plots" / plot).stat().st_size > 5000 and plot in index
     assert {p.stem for p in (run_dir / "report").glob("*.html")} == names | {"index"}
-    assert not [p for p in run_dir.rglob(".*") if p.name != ".ipynb_checkpoints"]
+    assert not [p for p in run_dir.rglob(".*") if p.name not in (".ipynb_checkpoints", LOCK_NAME)]
 
 
 def test_rerun_skips_everything(chain):
