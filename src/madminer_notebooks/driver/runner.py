@@ -144,14 +144,14 @@ def run_chain(params_file: Path, run_dir: Path, stages_spec: str | None = None, 
         log.info("generation.madgraph.script_only: preparing the MadGraph scripts; the chain stops after generation")
         stages = stages[: stages.index("generation") + 1]
     paths = RunPaths(run_dir)
+    pending = fresh or _pending(params, paths, Manifest(paths.manifest), "analysis")
+    preflight(params, params_file, stages, pending)  # before anything is deleted or created
     with run_folder_lock(paths.root):  # refuses a second driver, and an unwritable folder, before any stage
         return _run_chain_locked(params, params_file, paths, stages, fresh, parallel)
 
 
 def _run_chain_locked(params: dict, params_file: Path, paths: RunPaths, stages: list[str], fresh: bool,
                       parallel: int | None) -> int:  # fmt: skip
-    pending = fresh or _pending(params, paths, Manifest(paths.manifest), "analysis")
-    preflight(params, params_file, stages, pending)  # before anything is deleted or created
     if fresh:
         _fresh(paths)
     remove_stale(paths.root)
