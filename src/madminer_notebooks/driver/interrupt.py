@@ -45,7 +45,9 @@ def stoppable(until_exit: bool = False) -> Iterator[None]:
     ``until_exit`` (a driver's command line): once stopped, later SIGINTs stay ignored after the block too.
     A cleanup can end within the fraction of a second between the signal to the driver and the one to its
     process group; Python's own handler, restored then, would kill the exiting driver (status -2 instead of
-    130). In a Jupyter kernel (``until_exit`` false) the kernel's own handler comes back, for its Stop button.
+    130). They are ignored with ``SIG_IGN``, not with a Python handler: when the interpreter shuts down it
+    resets Python handlers to the default, so a signal landing during the exit itself would kill it too
+    (seen in CI). In a Jupyter kernel (``until_exit`` false) the kernel's own handler comes back, for its Stop button.
 
     Outside the main thread (where Python cannot install handlers), and when SIGINT is ignored (a job that
     a shell started in the background, ``nohup``), this only clears :data:`STOP`.
@@ -58,7 +60,7 @@ def stoppable(until_exit: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, _handler if until_exit and STOP.is_set() else previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if until_exit and STOP.is_set() else previous)
 
 
 def stop_children(grace: float = 3.0) -> None:
