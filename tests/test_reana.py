@@ -184,6 +184,19 @@ def test_a_server_error_mid_upload_names_the_half_made_workflow(server):
     assert "start_workflow" not in server.requests
 
 
+def test_a_server_error_at_start_names_the_workflow_left_unstarted(server):
+    server.fail_operations = {"start_workflow"}
+    proc = reana(server, "submit", "--name", "vbf")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert error_lines(proc) == [
+        "error: submit failed while starting the workflow: Cannot start workflow vbf.1: Internal server error "
+        "(injected into start_workflow); "
+        "workflow vbf.1 was created on the server but not started (remove it with 'reana-client delete -w vbf.1')"
+    ]
+    (workflow,) = server.workflows.values()
+    assert workflow.status == "created" and len(workflow.uploaded) == len(files_under(ROOT / "params")) + 5
+
+
 def test_a_download_that_fails_midway_leaves_the_output_folder_untouched(server, tmp_path):
     assert reana(server, "submit", "--name", "vbf").returncode == 0
     assert reana(server, "status", "--name", "vbf", "--follow", "--every", "0.2").returncode == 0
