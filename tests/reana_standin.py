@@ -143,7 +143,7 @@ class ReanaStandIn:
                 with self._lock:
                     answer = handler(**kwargs)
                 if isinstance(answer[0], dict):  # a JSON answer (download_file may give either kind)
-                    answer = (*answer[:2], {"Content-Type": "application/json"})
+                    answer = (*answer[:2], JSON)
                 return answer
 
             return call
