@@ -43,13 +43,13 @@ def files_under(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
 
-def steps_of(specification: dict) -> list[dict]:
-    """Every step (a dict with ``process`` and ``environment``) in a resolved Yadage specification."""
+def nodes_with(specification: dict, *keys: str) -> list[dict]:
+    """Every mapping in a resolved Yadage specification that has all of ``keys``."""
     found = []
 
     def walk(node):
         if isinstance(node, dict):
-            if "process" in node and "environment" in node:
+            if all(key in node for key in keys):
                 found.append(node)
             for value in node.values():
                 walk(value)
@@ -59,24 +59,16 @@ def steps_of(specification: dict) -> list[dict]:
 
     walk(specification)
     return found
+
+
+def steps_of(specification: dict) -> list[dict]:
+    """The steps: what runs, and in which image."""
+    return nodes_with(specification, "process", "environment")
 
 
 def schedulers_of(specification: dict, kind: str = "step") -> list[dict]:
-    """The Yadage schedulers (a stage's ``parameters`` with its ``step``, or its sub-``workflow``)."""
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if kind in node and "parameters" in node:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(specification)
-    return found
+    """The stages' schedulers: ``parameters`` with the ``step`` (or the sub-``workflow``) they go to."""
+    return nodes_with(specification, kind, "parameters")
 
 
 def test_submit_uploads_the_spec_inputs_with_the_image_and_starts_it(server):
