@@ -12,6 +12,9 @@ from ..madgraph import MadGraphUnavailable
 from ..params import ParamsError
 from ..tracking import TrackingUnavailable
 
+#: The errnos of a full disk (or a used-up quota): what the drivers report as "no space left".
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
 
 class UsageError(ValueError):
     """Bad command-line input or set-up, found before any work started."""
@@ -36,7 +39,7 @@ def exit_status(body: Callable[[], int], unit: str) -> int:
         print(f"error: {err}\nfinished {unit} are kept; run the same command again to resume", file=sys.stderr)
         return 1
     except OSError as err:
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if err.errno not in NO_SPACE:
             raise
         where = f" writing {err.filename}" if err.filename else ""
         print(f"error: no space left on the device{where}; free some space (or choose another folder) and run "

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..atomic import TEMPORARY_MARK, is_temporary
-from .errors import UsageError
+from .errors import NO_SPACE, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class RunFolderBusy(UsageError):
 
 
 def _unwritable(root: Path, err: OSError) -> UsageError:
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    if err.errno in NO_SPACE:
         return UsageError(f"run folder {root}: no space left on its device; free some space (or choose another "
                           "--run-dir) and run the same command again")  # fmt: skip
     return UsageError(f"run folder {root} is not writable ({err.strerror}); choose another --run-dir")

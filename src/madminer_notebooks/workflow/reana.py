@@ -90,9 +90,9 @@ def _timeout() -> float:
         raise UsageError(f"{TIMEOUT_VARIABLE}={value!r}: expected a number of seconds") from None
 
 
-def _client_message(output: str) -> str:
+def _client_message(done: subprocess.CompletedProcess) -> str:
     """reana-client's error, on one line: its ``==> ERROR:`` line with the lines that continue it."""
-    lines = [line.strip() for line in output.splitlines()]
+    lines = [line.strip() for line in f"{done.stdout}\n{done.stderr}".splitlines()]
     for i, line in enumerate(lines):
         if line.startswith("==> ERROR:"):
             rest = [line.removeprefix("==> ERROR:")]
@@ -132,7 +132,7 @@ def _client(args: list[str], cwd: Path, doing: str) -> str:
     failed while ``doing`` what, in one line."""
     done = _run_client(args, cwd, doing)
     if done.returncode:
-        raise ServerError(f"{doing}: {_client_message(done.stdout + chr(10) + done.stderr)}")
+        raise ServerError(f"{doing}: {_client_message(done)}")
     return done.stdout
 
 
@@ -172,7 +172,7 @@ def submit(reana_yaml: Path, name: str, parameters: dict[str, str]) -> str:
             if created
             else ""
         )
-        raise ServerError(f"submit failed while {where}: {_client_message(done.stdout + chr(10) + done.stderr)}{left}")
+        raise ServerError(f"submit failed while {where}: {_client_message(done)}{left}")
     if not created:
         raise ServerError(f"submit: reana-client printed no workflow name:\n{done.stdout}")
     return created.group(1)
