@@ -253,3 +253,35 @@ def mlflow_runs(uri: str, family: str, run_id: str | None = None) -> list:
     assert experiment is not None, family
     query = f"tags.`mmnb.run_id` = '{run_id}'" if run_id else ""
     return client.search_runs([experiment.experiment_id], filter_string=query, max_results=1000)
+
+
+@pytest.fixture(scope="session")
+def combined(setup_file, generate, tmp_path_factory):
+    """A combined MadMiner file of 5 x 3000 generated events at the five benchmarks, two observables."""
+    from madminer.sampling import combine_and_shuffle
+
+    from madminer_notebooks import compat
+    from madminer_notebooks.analysis import ColumnarLHEReader
+
+    compat.apply()
+    folder = tmp_path_factory.mktemp("asimov")
+    files = []
+    for i, benchmark in enumerate(("sm", "w", "neg_w", "ww", "neg_ww")):
+        lhe, _ = generate(benchmark, 3000, 100 + i)
+        reader = ColumnarLHEReader(str(setup_file))
+        reader.add_sample(str(lhe), sampled_from_benchmark=benchmark)
+        reader.set_smearing(pdgids=[1, 2, 3, 4, 5, 21, -1, -2, -3, -4, -5], energy_resolution_abs=0.0,
+                            energy_resolution_rel=0.1, pt_resolution_abs=None, pt_resolution_rel=None,
+                            eta_resolution_abs=0.1, eta_resolution_rel=0.0, phi_resolution_abs=0.1,
+                            phi_resolution_rel=0.0)  # fmt: skip
+        reader.add_observable("pt_j1", "j[0].pt", required=True)
+        reader.add_observable("dphi_jj", "j[0].deltaphi(j[1]) * (1. if j[0].eta > j[1].eta else -1.)", required=True)
+        reader.add_cut("(a[0] + a[1]).m > 120.")
+        reader.add_cut("(a[0] + a[1]).m < 130.")
+        np.random.seed(i)
+        reader.analyse_samples()
+        reader.save(str(folder / f"{benchmark}.h5"))
+        files.append(str(folder / f"{benchmark}.h5"))
+    np.random.seed(0)
+    combine_and_shuffle(files, str(folder / "combined.h5"))
+    return folder / "combined.h5"

@@ -196,3 +196,56 @@ def test_ratio_evaluation_is_identical_with_the_array_path():
     # the score path still goes through MadMiner's function
     _, score = estimator.evaluate_log_likelihood_ratio(x=x, theta=thetas, evaluate_score=True)
     assert score.shape == (4, 300, 2)
+
+
+def test_score_evaluation_is_identical_with_the_array_path():
+    """Fix 4, SALLY's side: evaluate_local_score_model builds its input at once; the same scores as MadMiner's."""
+    import torch
+    from madminer.ml import ScoreEstimator
+    from madminer.utils.ml import eval as ml_eval
+
+    compat.apply()
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    estimator = ScoreEstimator(n_hidden=(8,))
+    estimator.train(method="sally", x=x, t_xz=rng.normal(size=(300, 2)), n_epochs=1, n_workers=0, verbose="none")
+    fast = estimator.evaluate_score(x=x)
+    import madminer.ml.score as module
+
+    patched = module.evaluate_local_score_model
+    module.evaluate_local_score_model = ml_eval.evaluate_local_score_model  # MadMiner's own, row by row
+    try:
+        slow = estimator.evaluate_score(x=x)
+    finally:
+        module.evaluate_local_score_model = patched
+    assert patched is not ml_eval.evaluate_local_score_model
+    assert fast.shape == (300, 2) and np.array_equal(fast, slow)
+
+
+def test_the_event_table_is_read_once_per_file_version_and_each_caller_gets_its_own_weights(combined, tmp_path):
+    """MadMiner reads the whole event table for each request; the cache answers repeats from memory, gives
+    each caller its own weights (MadMiner scales them in place), shares the observations read-only (a write
+    raises) and reads a rewritten file again."""
+    import shutil
+
+    compat.apply()
+    import madminer.utils.interfaces.hdf5 as hdf5
+
+    path = tmp_path / "events.h5"
+    shutil.copyfile(combined, path)
+    original = hdf5._load_samples._original
+    first = hdf5._load_samples(str(path))
+    for a, b in zip(first, original(str(path)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    first[1][:] *= 2.0  # what SampleAugmenter does to its batch of weights
+    with pytest.raises(ValueError, match="read-only"):
+        first[0][0, 0] = 1.0
+    second = hdf5._load_samples(str(path))
+    for a, b in zip(second, original(str(path)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    import h5py
+
+    with h5py.File(path, "r+") as f:  # a new version of the file: read again
+        f["samples/weights"][0, 0] = 123.0
+    assert hdf5._load_samples(str(path))[1][0, 0] == 123.0

@@ -6,41 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from madminer_notebooks import compat
-from madminer_notebooks.analysis import ColumnarLHEReader
 from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits, open_bins
 from madminer_notebooks.inference.scan import resolve_limits
 
 NAMES = ["CWL2", "CPWL2"]
 GRID = [(-1.5, 3.5), (-2.5, 2.5)]
-
-
-@pytest.fixture(scope="module")
-def combined(setup_file, generate, tmp_path_factory):
-    from madminer.sampling import combine_and_shuffle
-
-    compat.apply()
-    folder = tmp_path_factory.mktemp("asimov")
-    files = []
-    for i, benchmark in enumerate(("sm", "w", "neg_w", "ww", "neg_ww")):
-        lhe, _ = generate(benchmark, 3000, 100 + i)
-        reader = ColumnarLHEReader(str(setup_file))
-        reader.add_sample(str(lhe), sampled_from_benchmark=benchmark)
-        reader.set_smearing(pdgids=[1, 2, 3, 4, 5, 21, -1, -2, -3, -4, -5], energy_resolution_abs=0.0,
-                            energy_resolution_rel=0.1, pt_resolution_abs=None, pt_resolution_rel=None,
-                            eta_resolution_abs=0.1, eta_resolution_rel=0.0, phi_resolution_abs=0.1,
-                            phi_resolution_rel=0.0)  # fmt: skip
-        reader.add_observable("pt_j1", "j[0].pt", required=True)
-        reader.add_observable("dphi_jj", "j[0].deltaphi(j[1]) * (1. if j[0].eta > j[1].eta else -1.)", required=True)
-        reader.add_cut("(a[0] + a[1]).m > 120.")
-        reader.add_cut("(a[0] + a[1]).m < 130.")
-        np.random.seed(i)
-        reader.analyse_samples()
-        reader.save(str(folder / f"{benchmark}.h5"))
-        files.append(str(folder / f"{benchmark}.h5"))
-    np.random.seed(0)
-    combine_and_shuffle(files, str(folder / "combined.h5"))
-    return folder / "combined.h5"
 
 
 def _scan(path, mode, **extra):

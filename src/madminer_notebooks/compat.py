@@ -1,7 +1,8 @@
 """Narrow fixes that make MadMiner 0.9.6 work, and work fast, on today's numpy.
 
-Each fix replaces one module-level name inside one MadMiner module, so nothing else in the process
-changes; :func:`apply` is idempotent and the tests check both the behaviour and the output identity.
+Each fix replaces one name inside MadMiner (a module-level name of one module; for 5, one method of its
+``Trainer``), so nothing else in the process changes; :func:`apply` is idempotent and the tests check both
+the behaviour and the output identity.
 
 1. ``np.histogramdd(..., normed=False)`` in ``madminer.utils.histo`` and ``madminer.likelihood.histo``:
    numpy >= 1.24 removed ``normed``, which breaks ``AsymptoticLimits`` in the ``histo`` and ``sally``
@@ -18,10 +19,24 @@ changes; :func:`apply` is idempotent and the tests check both the behaviour and 
    estimator take many minutes. ``madminer.ml.parameterized_ratio`` gets a version whose plain path (no
    score, no x gradients: the one limits use) builds the same inputs as whole arrays and runs the model the
    same way; the other paths call MadMiner's function.
+   ``madminer.ml.score`` gets the same for ``evaluate_local_score_model`` (SALLY's score, 27k events: 0.15 s
+   of row-by-row tensors per call, a limit scan makes about forty calls).
+5. ``Trainer.check_early_stopping`` keeps the best epoch's weights as ``self.model.state_dict()``: tensors
+   that share memory with the parameters, which the optimiser then updates in place, so "restoring the best
+   epoch" at the end restored the last epoch's weights. The fix keeps a copy of them (the loss curves are
+   unchanged; the model saved is the one of the lowest validation loss, as MadMiner's documentation says).
+6. ``madminer.utils.interfaces.hdf5._load_samples`` reads a file's whole event table (observations,
+   weights, sampling ids) every time anything asks for events: ``SampleAugmenter`` does it three times per
+   parameter point it samples, ``AsymptoticLimits`` several times per limit, ``FisherInformation`` per
+   call. The table is read once per file version (path, size and modification time). Each caller gets its
+   own copy of the weights, which MadMiner scales in place in many places; the observations and sampling
+   ids, which it only reads, are shared and read-only (a write would raise, never corrupt). The output is
+   identical.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from types import ModuleType
@@ -100,6 +115,68 @@ def _fast_ratio_model(original: Any) -> Any:
     return evaluate
 
 
+def _copying_early_stopping(original: Any) -> Any:
+    """``check_early_stopping`` that keeps a copy of the best epoch's weights, not a view of the live ones."""
+
+    @functools.wraps(original)
+    def check(self, best_loss, best_model, best_epoch, loss, i_epoch, early_stopping_patience=None):
+        improved = best_loss is None or loss < best_loss
+        best_loss, best_model, best_epoch = original(
+            self, best_loss, best_model, best_epoch, loss, i_epoch, early_stopping_patience
+        )
+        if improved:
+            best_model = copy.deepcopy(best_model)
+        return best_loss, best_model, best_epoch
+
+    check.mmnb_fix = True
+    return check
+
+
+class _SampleTableCache:
+    """``_load_samples`` answered from memory while the file is unchanged: the last few files' tables."""
+
+    def __init__(self, original: Any, files: int = 2):
+        self._original = original
+        self._files = files
+        self._tables: dict[tuple, tuple[np.ndarray, ...]] = {}
+        functools.update_wrapper(self, original)
+
+    def __call__(self, file_name: str) -> tuple[np.ndarray, ...]:
+        import os
+
+        stat = os.stat(file_name)
+        key = (os.path.realpath(file_name), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        table = self._tables.pop(key, None)
+        if table is None:
+            table = tuple(self._original(file_name))
+            for array in table:
+                array.setflags(write=False)
+            while len(self._tables) >= self._files:
+                self._tables.pop(next(iter(self._tables)))
+        self._tables[key] = table  # the most recently used last
+        observations, weights, sampling_ids = table
+        return observations, weights.copy(), sampling_ids
+
+
+def _fast_score_model(original: Any) -> Any:
+    """``evaluate_local_score_model`` that builds its input as one array; with x gradients, MadMiner's own."""
+    import torch
+
+    @functools.wraps(original)
+    def evaluate(model, xs=None, run_on_gpu=True, double_precision=False, return_grad_x=False):
+        if return_grad_x:
+            return original(model, xs, run_on_gpu, double_precision, return_grad_x)
+        device = torch.device("cuda" if run_on_gpu and torch.cuda.is_available() else "cpu")
+        dtype = torch.double if double_precision else torch.float
+        model = model.to(device, dtype)
+        with torch.no_grad():
+            model.eval()
+            t_hat = model(torch.from_numpy(np.asarray(xs)).to(device, dtype))
+        return t_hat.cpu().numpy()
+
+    return evaluate
+
+
 class _DelphesTree:
     """The one method of an uproot3 tree that MadMiner's Delphes parser calls, answered by uproot 5."""
 
@@ -148,9 +225,12 @@ def apply() -> None:
         return
     import madminer.likelihood.histo as likelihood_histo
     import madminer.ml.parameterized_ratio as parameterized_ratio
+    import madminer.ml.score as score
     import madminer.utils.histo as utils_histo
     import madminer.utils.interfaces.delphes_root as delphes_root
+    import madminer.utils.interfaces.hdf5 as hdf5
     import madminer.utils.interfaces.lhe as lhe
+    from madminer.utils.ml.trainer import Trainer
 
     for module in (utils_histo, likelihood_histo):
         module.np = _NumpyWithNormed(np)
@@ -158,6 +238,10 @@ def apply() -> None:
     lhe.get_elementary_pdg_ids = functools.lru_cache(maxsize=None)(lhe.get_elementary_pdg_ids)
     delphes_root.uproot3 = _Uproot3ForDelphes()
     parameterized_ratio.evaluate_ratio_model = _fast_ratio_model(parameterized_ratio.evaluate_ratio_model)
+    score.evaluate_local_score_model = _fast_score_model(score.evaluate_local_score_model)
+    hdf5._load_samples = _SampleTableCache(hdf5._load_samples)
+    if not getattr(Trainer.check_early_stopping, "mmnb_fix", False):
+        Trainer.check_early_stopping = _copying_early_stopping(Trainer.check_early_stopping)
     _APPLIED = True
     log.debug("MadMiner compatibility fixes applied")
 

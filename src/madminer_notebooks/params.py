@@ -168,6 +168,9 @@ PRIOR = Leaf(
     ),
 )
 
+#: ``training.trainer``: MadMiner's trainers fed from whole tensors (:mod:`.training`), or as MadMiner feeds them.
+TRAINERS = ("columnar", "madminer")
+
 SCHEMA: dict[str, Any] = {
     "description": optional(STRING),
     "run": {"seed": NONNEG_INT, "parallel": POS_INT},
@@ -228,6 +231,7 @@ SCHEMA: dict[str, Any] = {
         "ensemble": optional(POS_INT),
         "alpha": NONNEG_NUMBER,
         "validation_split": FRACTION,
+        "trainer": optional(one_of(*TRAINERS)),
     },
     "evaluation": {
         "luminosity_ifb": POS_NUMBER,
@@ -236,6 +240,7 @@ SCHEMA: dict[str, Any] = {
         "hist_vars": STRING_LIST,
         "hist_bins": POS_INT,
         "calibrate_ratio": optional(BOOL),
+        "fisher": optional(one_of("columnar", "madminer")),
     },
     # optional sections: absent means the defaults below (OPTIONAL_SECTIONS)
     "tracking": {
@@ -257,7 +262,9 @@ KEY_DEFAULTS: dict[str, Any] = {
     "analysis.level": "parton",
     "training.final_learning_rate": 1.0e-4,
     "training.ensemble": 5,
+    "training.trainer": "columnar",
     "evaluation.calibrate_ratio": True,
+    "evaluation.fisher": "columnar",
 }
 
 #: Sections a parameter file may leave out, and what leaving them out means.

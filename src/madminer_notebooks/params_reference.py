@@ -92,6 +92,8 @@ DESCRIPTIONS: dict[str, str] = {
     "training.ensemble": "SALLY estimators in the ensemble (their spread is the error of its Fisher information)",
     "training.alpha": "ALICES: weight of the score term in the loss",
     "training.validation_split": "fraction of the training sample used for validation (early stopping)",
+    "training.trainer": "`columnar` (MadMiner's trainers fed from whole tensors: the same batches and losses, "
+    "faster) or `madminer` (its per-sample `DataLoader`)",
     "evaluation.luminosity_ifb": "integrated luminosity, fb^-1",
     "evaluation.grid.NAME": "the range scanned per parameter (must contain every 95% CL region)",
     "evaluation.resolution": "points per axis of the coarse grid",
@@ -99,6 +101,8 @@ DESCRIPTIONS: dict[str, str] = {
     "evaluation.hist_bins": "bins per histogram axis (also SALLY's score histograms)",
     "evaluation.calibrate_ratio": "ALICE(S): r_hat normalised on half of the held-out events, the Asimov data "
     "the other half",
+    "evaluation.fisher": "`columnar` (MadMiner's `FisherInformation` with its histograms filled over whole "
+    "columns: the same numbers, a hundred times faster) or `madminer`",
     "tracking.enabled": "track the ML runs in MLflow (`MLFLOW_TRACKING_URI` in the environment turns it on too)",
     "tracking.uri": "the MLflow tracking URI; null: a SQLite store in the run folder",
     "tracking.experiment_prefix": "prefix of the MLflow experiments' names",

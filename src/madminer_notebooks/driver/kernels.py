@@ -1,9 +1,15 @@
 """Warm Jupyter kernels for the driver.
 
-Starting a kernel costs about 0.8 s, as much as a small stage's own work. The pool keeps started
-kernels ready, one per concurrently running execution: each notebook takes one and a replacement
-starts in the background while the notebook runs. Kernels listen on IPC sockets in a private folder
-(no TCP port) and start in the notebooks' folder, so no process-wide ``chdir`` is needed.
+Starting a kernel costs about 0.8 s, and importing MadMiner in it (which imports torch, scipy and
+matplotlib) another 4 s: together as much as a small stage's own work, in each of the chain's executions.
+The pool keeps kernels ready that have already imported :data:`WARM_IMPORTS`, one per concurrently running
+execution: each notebook takes one and a replacement starts in the background while the notebook runs
+(never more kernels in all than the executions the pool was told to expect). The imports leave no name
+in the kernel's namespace, so each notebook still starts from a clean one. Kernels listen on IPC sockets in
+a private folder (no TCP port) and start in the notebooks' folder, so no process-wide ``chdir`` is needed.
+
+The pool also counts the executions running at once and publishes each one's share of the cores for
+:func:`madminer_notebooks.threads.follow` (see :mod:`madminer_notebooks.threads`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
+from .. import threads
+
 log = logging.getLogger(__name__)
 
 #: Set in the environment of every kernel the driver starts: a notebook's last cell then knows that the
@@ -26,23 +34,52 @@ log = logging.getLogger(__name__)
 DRIVER_VARIABLE = "MMNB_DRIVER"
 
 
+#: What a waiting kernel imports: what nearly every stage's first cell imports (``import madminer`` alone
+#: imports torch, scipy, matplotlib and all of MadMiner). Not ``torch._dynamo``, which only training's
+#: optimiser needs (1 s more in every kernel for 3 of the chain's executions).
+WARM_IMPORTS = (
+    "numpy",
+    "h5py",
+    "matplotlib.pyplot",
+    "torch",
+    "madminer",
+    "madminer_notebooks.compat",
+    "madminer_notebooks.notebook",
+    "madminer_notebooks.training",
+)
+
+#: Runs in a new kernel before a notebook gets it; names nothing in the user's namespace. An import that
+#: fails here fails again in the notebook's own import cell, which shows the error.
+_WARM_CODE = f"""def _mmnb_warm():
+    import importlib
+    for name in {WARM_IMPORTS!r}:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+_mmnb_warm()
+del _mmnb_warm
+"""
+_WARM_TIMEOUT = 600  # seconds; a loaded machine imports slowly
+
+
 def share_of_cores(parallel: int) -> int:
     """Threads for each of ``parallel`` notebooks (or workflow steps) running at once on this machine."""
     return max(1, (os.cpu_count() or 1) // max(1, parallel))
 
 
-def thread_env(parallel: int) -> dict[str, str]:
-    """Environment of a kernel when ``parallel`` notebooks share the machine: each gets its share of the
-    cores for torch/OpenMP/BLAS threads (without this, two trainings at once on 2 cores run ~3x slower).
-    An ``OMP_NUM_THREADS`` set by the caller wins: a workflow step knows its share better (its siblings run
-    in other processes, or other machines)."""
-    threads = os.environ.get("OMP_NUM_THREADS") or str(share_of_cores(parallel))
+def thread_env(share_file: Path) -> dict[str, str]:
+    """Environment of a kernel: OpenMP/BLAS may use up to :func:`threads.cap` threads, and the share file
+    says how many of them this execution uses now (without the sharing, two trainings at once on 2 cores
+    run ~3x slower; without the file, the last one running alone would use one core of two)."""
+    cap = str(threads.cap())
     return {
         **os.environ,
         DRIVER_VARIABLE: "1",
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
+        threads.VARIABLE: str(share_file),
+        "OMP_NUM_THREADS": cap,
+        "MKL_NUM_THREADS": cap,
+        "OPENBLAS_NUM_THREADS": cap,
     }
 
 
@@ -50,7 +87,22 @@ class _Kernel:
     def __init__(self, cwd: Path, env: dict[str, str]):
         self.folder = tempfile.mkdtemp(prefix="mmnb-kernel-")
         self.manager = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{self.folder}/k")
-        asyncio.run(self.manager.start_kernel(cwd=str(cwd), env=env))
+        asyncio.run(self._start(cwd, env))
+
+    async def _start(self, cwd: Path, env: dict[str, str]) -> None:
+        """Start the kernel, import :data:`WARM_IMPORTS` in it and wait until it is idle again."""
+        await self.manager.start_kernel(cwd=str(cwd), env=env)
+        client = self.manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=_WARM_TIMEOUT)
+            reply = await client.execute_interactive(
+                _WARM_CODE, silent=True, store_history=False, timeout=_WARM_TIMEOUT, output_hook=lambda msg: None
+            )
+            if reply["content"]["status"] != "ok":  # the code itself cannot fail; the kernel can
+                raise RuntimeError(f"a new kernel failed its imports: {reply['content'].get('evalue')}")
+        finally:
+            client.stop_channels()
 
     def handover_class(self) -> type[AsyncKernelManager]:
         """A kernel-manager class for nbclient whose construction returns this started manager.
@@ -76,27 +128,59 @@ class _Kernel:
 
 
 class KernelPool:
-    def __init__(self, cwd: Path, size: int, prestart: bool = True):
-        """``prestart=False`` starts nothing until a notebook asks (a run that may have nothing to do)."""
+    def __init__(self, cwd: Path, size: int, prestart: bool = True, expected: int | None = None):
+        """``size`` executions run at once; ``expected`` (None: no limit) is how many the pool will serve,
+        so that no kernel is started, and no import run, for an execution that will not come.
+        ``prestart=False`` starts nothing until a notebook asks (a run that may have nothing to do)."""
         self._cwd = cwd
-        self._env = thread_env(size)
+        self._folder = Path(tempfile.mkdtemp(prefix="mmnb-pool-"))
+        self._share_file = self._folder / "threads"
+        self._env = thread_env(self._share_file)
+        self._running = 0
+        self._left = expected  # kernels the pool may still start
+        threads.write_share(self._share_file, threads.cap())
         self._starter = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="kernel-start")
         self._lock = threading.Lock()
-        self._ready: list[Future[_Kernel]] = [
-            self._starter.submit(_Kernel, cwd, self._env) for _ in range(max(1, size) if prestart else 0)
-        ]
+        self._ready: list[Future[_Kernel]] = []
         self._closed = False
+        with self._lock:
+            for _ in range(max(1, size) if prestart else 0):
+                self._start_spare()
+
+    def _start_spare(self) -> None:
+        """Start one more kernel in the background, unless the expected executions all have theirs."""
+        if self._closed or self._left == 0:
+            return
+        if self._left is not None:
+            self._left -= 1
+        self._ready.append(self._starter.submit(_Kernel, self._cwd, self._env))
+
+    def _publish_share(self) -> None:
+        threads.write_share(self._share_file, threads.cap() // max(1, self._running))
 
     def take(self) -> _Kernel:
-        """A started kernel; a replacement starts in the background."""
+        """A started kernel (a replacement starts in the background); the execution counts as running."""
         with self._lock:
+            # none ready: asked for more than expected (or after close); served anyway
             future = self._ready.pop(0) if self._ready else self._starter.submit(_Kernel, self._cwd, self._env)
-            if not self._closed:
-                self._ready.append(self._starter.submit(_Kernel, self._cwd, self._env))
-        return future.result()
+            self._start_spare()
+            self._running += 1
+            self._publish_share()
+        try:
+            return future.result()
+        except BaseException:
+            self._done_running()
+            raise
+
+    def _done_running(self) -> None:
+        with self._lock:
+            self._running -= 1
+            self._publish_share()
 
     def release(self, kernel: _Kernel) -> None:
-        """Each notebook gets a fresh kernel (no hidden state): a used one is shut down."""
+        """Each notebook gets a fresh kernel (no hidden state): a used one is shut down, and its execution's
+        cores go to the ones still running."""
+        self._done_running()
         self._starter.submit(kernel.stop)
 
     def close(self) -> None:
@@ -113,3 +197,4 @@ class KernelPool:
         for stop in stops:
             stop.result()
         self._starter.shutdown(wait=True)
+        shutil.rmtree(self._folder, ignore_errors=True)
