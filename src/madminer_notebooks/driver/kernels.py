@@ -87,7 +87,11 @@ class _Kernel:
     def __init__(self, cwd: Path, env: dict[str, str]):
         self.folder = tempfile.mkdtemp(prefix="mmnb-kernel-")
         self.manager = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{self.folder}/k")
-        asyncio.run(self._start(cwd, env))
+        try:
+            asyncio.run(self._start(cwd, env))
+        except BaseException:  # no kernel process or socket folder is left behind
+            self.stop()
+            raise
 
     async def _start(self, cwd: Path, env: dict[str, str]) -> None:
         """Start the kernel, import :data:`WARM_IMPORTS` in it and wait until it is idle again."""
