@@ -39,6 +39,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import os
 from types import ModuleType
 from typing import Any
 
@@ -142,8 +143,6 @@ class _SampleTableCache:
         functools.update_wrapper(self, original)
 
     def __call__(self, file_name: str) -> tuple[np.ndarray, ...]:
-        import os
-
         stat = os.stat(file_name)
         key = (os.path.realpath(file_name), stat.st_size, stat.st_mtime_ns, stat.st_ino)
         table = self._tables.pop(key, None)

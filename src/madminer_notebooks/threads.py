@@ -3,7 +3,7 @@
 The driver's kernel pool counts the executions that run at once and writes each one's share of the cores
 (``cap // running``) to a small file whose path it puts in every kernel's environment (:data:`VARIABLE`).
 A kernel reads it with :func:`follow` where it is about to compute for a while (``begin``, every training
-epoch, every block of an evaluation) and sets torch's and the BLAS libraries' thread counts to it: two
+epoch) and sets torch's and the BLAS libraries' thread counts to it: two
 trainings side by side get one thread each, and the one left running alone gets both.
 
 It has to be the computing thread that sets them: OpenMP keeps the thread count per calling thread, so a

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import vector
 
+from ..math_names import NUMPY_MATH
+
 
 class NotVectorisable(Exception):
     """The expression uses Python that has no column equivalent here; MadMiner's per-event path must run it."""
@@ -344,7 +346,7 @@ def _math(fn: Callable) -> Callable:
         cs = [_col(a, n) for a in args]
         ok = np.logical_and.reduce([c.ok for c in cs])
         with np.errstate(all="ignore"):
-            v = np.asarray(_NUMPY_MATH[fn.__name__](*[c.v for c in cs]), dtype=float)
+            v = np.asarray(NUMPY_MATH[fn.__name__](*[c.v for c in cs]), dtype=float)
         bad = ok & np.isnan(v) & np.logical_and.reduce([~np.isnan(np.asarray(c.v, dtype=float)) for c in cs])
         if bad.any():
             raise MathDomainError(fn.__name__, int(np.flatnonzero(bad)[0]))
@@ -359,25 +361,7 @@ class MathDomainError(ValueError):
         self.index = index
 
 
-_NUMPY_MATH = {
-    "acos": np.arccos,
-    "asin": np.arcsin,
-    "atan": np.arctan,
-    "atan2": np.arctan2,
-    "ceil": np.ceil,
-    "cos": np.cos,
-    "cosh": np.cosh,
-    "exp": np.exp,
-    "floor": np.floor,
-    "log": np.log,
-    "pow": np.power,
-    "sin": np.sin,
-    "sinh": np.sinh,
-    "sqrt": np.sqrt,
-    "tan": np.tan,
-    "tanh": np.tanh,
-}
-MATH_NAMES = {name: _math(getattr(math, name)) for name in _NUMPY_MATH} | {"pi": math.pi}
+MATH_NAMES = {name: _math(getattr(math, name)) for name in NUMPY_MATH} | {"pi": math.pi}
 
 _BUILTIN_CALLS = {
     "len": "__len__",

@@ -25,28 +25,9 @@ import numpy as np
 from madminer.fisherinformation import FisherInformation
 from madminer.utils.various import mdot, weighted_quantile
 
-log = logging.getLogger(__name__)
+from ..math_names import NUMPY_MATH
 
-#: numpy's counterparts of the names in ``madminer.utils.various.math_commands``.
-_NUMPY_MATH = {
-    "acos": np.arccos,
-    "asin": np.arcsin,
-    "atan": np.arctan,
-    "atan2": np.arctan2,
-    "ceil": np.ceil,
-    "cos": np.cos,
-    "cosh": np.cosh,
-    "exp": np.exp,
-    "floor": np.floor,
-    "log": np.log,
-    "pi": np.pi,
-    "pow": np.power,
-    "sin": np.sin,
-    "sinh": np.sinh,
-    "sqrt": np.sqrt,
-    "tan": np.tan,
-    "tanh": np.tanh,
-}
+log = logging.getLogger(__name__)
 
 
 class ColumnarFisherInformation(FisherInformation):
@@ -54,7 +35,7 @@ class ColumnarFisherInformation(FisherInformation):
 
     def _columns(self, observations: np.ndarray, expression: str) -> np.ndarray:
         """``expression`` for every event (MadMiner's ``float(eval(...))`` per event, over arrays)."""
-        variables = {**_NUMPY_MATH, **{name: observations[:, i] for i, name in enumerate(self.observables)}}
+        variables = {**NUMPY_MATH, "pi": np.pi, **{name: observations[:, i] for i, name in enumerate(self.observables)}}
         try:
             with np.errstate(all="ignore"):
                 values = np.broadcast_to(np.asarray(eval(expression, variables), dtype=np.float64), len(observations))
