@@ -57,3 +57,35 @@ def test_warm_kernels_share_the_cores_of_the_executions_running_now(monkeypatch)
     finally:
         pool.close()
     assert threads.share() is None  # outside a driver's kernel there is no share file
+
+
+def _kernel_processes() -> list:
+    import psutil
+
+    return [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+
+
+def test_a_kernel_killed_while_it_imports_fails_its_start_instead_of_waiting_for_a_reply():
+    """Ctrl-C stops every child of the driver, spare kernels still importing included; the start must notice
+    the death (before, it waited the 600 s warm-up timeout for a reply, and so did the interrupted driver:
+    the CI failure of test_chain's two Ctrl-C tests)."""
+    from conftest import wait_for
+
+    pool = KernelPool(ROOT / "notebooks", size=1, expected=1)
+    try:
+        (future,) = pool._ready
+        (kernel,) = wait_for("the spare kernel's process", _kernel_processes, 120)
+        kernel.kill()
+        error = future.exception(timeout=120)  # the warm-up imports torch and MadMiner: seconds, not 120
+        assert isinstance(error, RuntimeError) and "died while it imported" in str(error)
+    finally:
+        pool.close()
+    assert not _kernel_processes()
+
+
+def test_closing_the_pool_abandons_the_kernels_still_starting():
+    pool = KernelPool(ROOT / "notebooks", size=2, expected=2)
+    futures = list(pool._ready)
+    pool.close()  # at once, while both import (seconds): they give up and are stopped
+    assert all(f.done() for f in futures)
+    assert not _kernel_processes()

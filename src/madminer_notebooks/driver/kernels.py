@@ -20,14 +20,18 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Awaitable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from jupyter_client.manager import AsyncKernelManager
 
 from .. import threads
+from .interrupt import STOP
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Set in the environment of every kernel the driver starts: a notebook's last cell then knows that the
 #: driver, not a person, is running it (see :mod:`madminer_notebooks.driver.interactive`).
@@ -61,6 +65,11 @@ _mmnb_warm()
 del _mmnb_warm
 """
 _WARM_TIMEOUT = 600  # seconds; a loaded machine imports slowly
+_WATCH_SECONDS = 0.25  # how often a starting kernel checks that it is alive and still wanted
+
+
+class StartAborted(RuntimeError):
+    """A kernel's start was abandoned: the pool closed (a finished or interrupted run) while it started."""
 
 
 def share_of_cores(parallel: int) -> int:
@@ -84,29 +93,52 @@ def thread_env(share_file: Path) -> dict[str, str]:
 
 
 class _Kernel:
-    def __init__(self, cwd: Path, env: dict[str, str]):
+    def __init__(self, cwd: Path, env: dict[str, str], abort: threading.Event):
+        """Start a kernel and warm it up; ``abort`` (the pool's) abandons the start within a fraction of a
+        second, as does the kernel's death (Ctrl-C stops every child process, starting kernels included:
+        without the watch, the warm-up would wait :data:`_WARM_TIMEOUT` for a reply from a dead kernel)."""
         self.folder = tempfile.mkdtemp(prefix="mmnb-kernel-")
         self.manager = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{self.folder}/k")
         try:
-            asyncio.run(self._start(cwd, env))
+            asyncio.run(self._start(cwd, env, abort))
         except BaseException:  # no kernel process or socket folder is left behind
             self.stop()
             raise
 
-    async def _start(self, cwd: Path, env: dict[str, str]) -> None:
+    async def _start(self, cwd: Path, env: dict[str, str], abort: threading.Event) -> None:
         """Start the kernel, import :data:`WARM_IMPORTS` in it and wait until it is idle again."""
+        if abort.is_set():
+            raise StartAborted("the kernel pool closed before this kernel started")
         await self.manager.start_kernel(cwd=str(cwd), env=env)
         client = self.manager.client()
         client.start_channels()
         try:
-            await client.wait_for_ready(timeout=_WARM_TIMEOUT)
-            reply = await client.execute_interactive(
-                _WARM_CODE, silent=True, store_history=False, timeout=_WARM_TIMEOUT, output_hook=lambda msg: None
+            await self._watched(client.wait_for_ready(timeout=_WARM_TIMEOUT), abort)
+            reply = await self._watched(
+                client.execute_interactive(
+                    _WARM_CODE, silent=True, store_history=False, timeout=_WARM_TIMEOUT, output_hook=lambda msg: None
+                ),
+                abort,
             )
             if reply["content"]["status"] != "ok":  # the code itself cannot fail; the kernel can
                 raise RuntimeError(f"a new kernel failed its imports: {reply['content'].get('evalue')}")
         finally:
             client.stop_channels()
+
+    async def _watched(self, work: Awaitable[T], abort: threading.Event) -> T:
+        """``work``, given up as soon as the pool closes or the kernel process dies."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=_WATCH_SECONDS)
+                if done:
+                    return task.result()
+                if abort.is_set():
+                    raise StartAborted("the kernel pool closed while this kernel started")
+                if not await self.manager.is_alive():
+                    raise RuntimeError("a new kernel died while it imported (stopped from outside?)")
+        finally:
+            task.cancel()
 
     def handover_class(self) -> type[AsyncKernelManager]:
         """A kernel-manager class for nbclient whose construction returns this started manager.
@@ -147,6 +179,7 @@ class KernelPool:
         self._lock = threading.Lock()
         self._ready: list[Future[_Kernel]] = []
         self._closed = False
+        self._abort = threading.Event()  # set by close(): kernels still starting give up
         with self._lock:
             for _ in range(max(1, size) if prestart else 0):
                 self._start_spare()
@@ -157,7 +190,7 @@ class KernelPool:
             return
         if self._left is not None:
             self._left -= 1
-        self._ready.append(self._starter.submit(_Kernel, self._cwd, self._env))
+        self._ready.append(self._starter.submit(_Kernel, self._cwd, self._env, self._abort))
 
     def _publish_share(self) -> None:
         threads.write_share(self._share_file, threads.cap() // max(1, self._running))
@@ -166,7 +199,9 @@ class KernelPool:
         """A started kernel (a replacement starts in the background); the execution counts as running."""
         with self._lock:
             # none ready: asked for more than expected (or after close); served anyway
-            future = self._ready.pop(0) if self._ready else self._starter.submit(_Kernel, self._cwd, self._env)
+            future = (
+                self._ready.pop(0) if self._ready else self._starter.submit(_Kernel, self._cwd, self._env, self._abort)
+            )
             self._start_spare()
             self._running += 1
             self._publish_share()
@@ -188,13 +223,18 @@ class KernelPool:
         self._starter.submit(kernel.stop)
 
     def close(self) -> None:
+        """Stop the spare kernels; those still starting give up at once (after Ctrl-C, or a failed stage)."""
         with self._lock:
             self._closed = True
             ready, self._ready = self._ready, []
+        self._abort.set()
         stops = []
         for future in ready:
-            if future.exception() is not None:  # never used; the error would have surfaced in take()
-                log.warning("a spare kernel failed to start: %s", future.exception())
+            error = future.exception()
+            if isinstance(error, StartAborted) or (error is not None and STOP.is_set()):
+                continue  # given up, or stopped with the other children by Ctrl-C
+            if error is not None:  # never used; the error would have surfaced in take()
+                log.warning("a spare kernel failed to start: %s", error)
                 continue
             # in the pool's threads: the caller may be a Jupyter kernel, whose thread runs an event loop
             stops.append(self._starter.submit(future.result().stop))
