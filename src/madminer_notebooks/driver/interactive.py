@@ -73,7 +73,7 @@ def _record_and_run_others(this: Execution, todo: list[Execution], params: dict,
     log.info("running the other %d execution(s) of %s with papermill, %d at a time", len(others), stage, parallel)
     prepare_tracking(params, paths, manifest, [stage])
     with stoppable():  # the kernel's Stop button (SIGINT) stops these notebooks too
-        kernels = KernelPool(notebook_dir(), parallel, expected=len(others))
+        kernels = KernelPool(notebook_dir(), parallel, plan=[stage] * len(others))
         try:
             seconds = run_stage(stage, params, params_path, paths, manifest, parallel, kernels)
         finally:

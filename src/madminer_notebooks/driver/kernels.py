@@ -4,7 +4,7 @@ Starting a kernel costs about 0.8 s, and importing MadMiner in it (which imports
 matplotlib) another 4 s: together as much as a small stage's own work, in each of the chain's executions.
 The pool keeps kernels ready that have already imported :data:`WARM_IMPORTS`, one per concurrently running
 execution: each notebook takes one and a replacement starts in the background while the notebook runs
-(never more kernels in all than the executions the pool was told to expect). The imports leave no name
+(never more kernels in all than the executions planned, each warmed for its stage). The imports leave no name
 in the kernel's namespace, so each notebook still starts from a clean one. Kernels listen on IPC sockets in
 a private folder (no TCP port) and start in the notebooks' folder, so no process-wide ``chdir`` is needed.
 
@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -52,11 +52,27 @@ WARM_IMPORTS = (
     "madminer_notebooks.training",
 )
 
-#: Runs in a new kernel before a notebook gets it; names nothing in the user's namespace. An import that
-#: fails here fails again in the notebook's own import cell, which shows the error.
-_WARM_CODE = f"""def _mmnb_warm():
+#: Stages whose notebooks import neither MadMiner nor torch (they call ``begin(..., madminer=False)``), with
+#: what their kernels import instead. A spare kernel warms up while the other executions run: importing
+#: torch and MadMiner for a generation notebook, which never uses them, took about 5 s of a core from the
+#: generator running beside it, for each of generation's executions (quick's generation stage: 24.7 s at
+#: 203917f, 37.7 s with the full warm-up everywhere).
+LIGHT_STAGES: dict[str, tuple[str, ...]] = {
+    "generation": ("numpy", "matplotlib.pyplot", "madminer_notebooks.notebook", "madminer_notebooks.generator"),
+}
+
+
+def warm_imports(stage: str | None) -> tuple[str, ...]:
+    """What a kernel started for an execution of ``stage`` imports before the notebook gets it."""
+    return LIGHT_STAGES.get(stage or "", WARM_IMPORTS)
+
+
+def _warm_code(imports: tuple[str, ...]) -> str:
+    """Code that imports ``imports`` in a new kernel and names nothing in the user's namespace. An import
+    that fails here fails again in the notebook's own import cell, which shows the error."""
+    return f"""def _mmnb_warm():
     import importlib
-    for name in {WARM_IMPORTS!r}:
+    for name in {imports!r}:
         try:
             importlib.import_module(name)
         except Exception:
@@ -64,6 +80,8 @@ _WARM_CODE = f"""def _mmnb_warm():
 _mmnb_warm()
 del _mmnb_warm
 """
+
+
 _WARM_TIMEOUT = 600  # seconds; a loaded machine imports slowly
 _WATCH_SECONDS = 0.25  # how often a starting kernel checks that it is alive and still wanted
 
@@ -93,20 +111,20 @@ def thread_env(share_file: Path) -> dict[str, str]:
 
 
 class _Kernel:
-    def __init__(self, cwd: Path, env: dict[str, str], abort: threading.Event):
+    def __init__(self, cwd: Path, env: dict[str, str], abort: threading.Event, imports: tuple[str, ...]):
         """Start a kernel and warm it up; ``abort`` (the pool's) abandons the start within a fraction of a
         second, as does the kernel's death (Ctrl-C stops every child process, starting kernels included:
         without the watch, the warm-up would wait :data:`_WARM_TIMEOUT` for a reply from a dead kernel)."""
         self.folder = tempfile.mkdtemp(prefix="mmnb-kernel-")
         self.manager = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{self.folder}/k")
         try:
-            asyncio.run(self._start(cwd, env, abort))
+            asyncio.run(self._start(cwd, env, abort, imports))
         except BaseException:  # no kernel process or socket folder is left behind
             self.stop()
             raise
 
-    async def _start(self, cwd: Path, env: dict[str, str], abort: threading.Event) -> None:
-        """Start the kernel, import :data:`WARM_IMPORTS` in it and wait until it is idle again."""
+    async def _start(self, cwd: Path, env: dict[str, str], abort: threading.Event, imports: tuple[str, ...]) -> None:
+        """Start the kernel, import ``imports`` in it and wait until it is idle again."""
         if abort.is_set():
             raise StartAborted("the kernel pool closed before this kernel started")
         await self.manager.start_kernel(cwd=str(cwd), env=env)
@@ -116,7 +134,11 @@ class _Kernel:
             await self._watched(client.wait_for_ready(timeout=_WARM_TIMEOUT), abort)
             reply = await self._watched(
                 client.execute_interactive(
-                    _WARM_CODE, silent=True, store_history=False, timeout=_WARM_TIMEOUT, output_hook=lambda msg: None
+                    _warm_code(imports),
+                    silent=True,
+                    store_history=False,
+                    timeout=_WARM_TIMEOUT,
+                    output_hook=lambda msg: None,
                 ),
                 abort,
             )
@@ -164,16 +186,18 @@ class _Kernel:
 
 
 class KernelPool:
-    def __init__(self, cwd: Path, size: int, prestart: bool = True, expected: int | None = None):
-        """``size`` executions run at once; ``expected`` (None: no limit) is how many the pool will serve,
-        so that no kernel is started, and no import run, for an execution that will not come.
+    def __init__(self, cwd: Path, size: int, prestart: bool = True, plan: Sequence[str] | None = None):
+        """``size`` executions run at once. ``plan`` (None: no limit) is the stage of each execution the pool
+        will serve, in the order they come: no kernel is started, and no import run, for an execution that
+        will not come, and each kernel imports what its stage's notebook needs (:func:`warm_imports`; an
+        execution that takes another stage's kernel, when some are skipped, imports the rest itself).
         ``prestart=False`` starts nothing until a notebook asks (a run that may have nothing to do)."""
         self._cwd = cwd
         self._folder = Path(tempfile.mkdtemp(prefix="mmnb-pool-"))
         self._share_file = self._folder / "threads"
         self._env = thread_env(self._share_file)
         self._running = 0
-        self._left = expected  # kernels the pool may still start
+        self._plan = None if plan is None else list(plan)  # the stages of the kernels still to start
         threads.write_share(self._share_file, threads.cap())
         self._starter = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="kernel-start")
         self._lock = threading.Lock()
@@ -185,12 +209,14 @@ class KernelPool:
                 self._start_spare()
 
     def _start_spare(self) -> None:
-        """Start one more kernel in the background, unless the expected executions all have theirs."""
-        if self._closed or self._left == 0:
+        """Start one more kernel in the background, unless the planned executions all have theirs."""
+        if self._closed or self._plan == []:
             return
-        if self._left is not None:
-            self._left -= 1
-        self._ready.append(self._starter.submit(_Kernel, self._cwd, self._env, self._abort))
+        stage = None if self._plan is None else self._plan.pop(0)
+        self._ready.append(self._submit(stage))
+
+    def _submit(self, stage: str | None) -> Future[_Kernel]:
+        return self._starter.submit(_Kernel, self._cwd, self._env, self._abort, warm_imports(stage))
 
     def _publish_share(self) -> None:
         threads.write_share(self._share_file, threads.cap() // max(1, self._running))
@@ -199,9 +225,7 @@ class KernelPool:
         """A started kernel (a replacement starts in the background); the execution counts as running."""
         with self._lock:
             # none ready: asked for more than expected (or after close); served anyway
-            future = (
-                self._ready.pop(0) if self._ready else self._starter.submit(_Kernel, self._cwd, self._env, self._abort)
-            )
+            future = self._ready.pop(0) if self._ready else self._submit(None)
             self._start_spare()
             self._running += 1
             self._publish_share()

@@ -161,8 +161,8 @@ def _run_chain_locked(params: dict, params_file: Path, paths: RunPaths, stages: 
     parallel = parallel or params["run"]["parallel"]
     wall = time.perf_counter()
     log.info("run folder %s, parameters %s, stages %s..%s", paths.root, params_file, stages[0], stages[-1])
-    expected = sum(len(executions(params, stage, paths.root)) for stage in stages)
-    kernels = KernelPool(notebook_dir(), parallel, expected=expected)
+    plan = [stage for stage in stages for _ in executions(params, stage, paths.root)]
+    kernels = KernelPool(notebook_dir(), parallel, plan=plan)
     try:
         for stage in stages:
             n = len(executions(params, stage, paths.root))
@@ -185,7 +185,7 @@ def _run_chain_locked(params: dict, params_file: Path, paths: RunPaths, stages: 
 
 def _run_scan_stage(stage: str, params: dict, params_file: Path, paths: RunPaths, parallel: int) -> float:
     """One stage of one scan point, with kernels started now (they inherit the point's tracking tag)."""
-    kernels = KernelPool(notebook_dir(), parallel, expected=len(executions(params, stage, paths.root)))
+    kernels = KernelPool(notebook_dir(), parallel, plan=[stage] * len(executions(params, stage, paths.root)))
     try:
         return run_stage(stage, params, params_file, paths, Manifest(paths.manifest), parallel, kernels)
     finally:
@@ -227,7 +227,7 @@ def _run_step_locked(params: dict, params_file: Path, paths: RunPaths, stage: st
     # a resumed workflow step usually has nothing to do: then it starts no kernel at all
     busy = force or not all(up_to_date(ex, params, paths, manifest) for ex in todo)
     preflight(params, params_file, [stage], busy)
-    kernels = KernelPool(notebook_dir(), parallel, prestart=busy, expected=len(todo))
+    kernels = KernelPool(notebook_dir(), parallel, prestart=busy, plan=[stage] * len(todo))
     try:
         seconds = run_stage(stage, params, params_file, paths, manifest, parallel, kernels, key, force)
     finally:
