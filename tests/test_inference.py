@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from madminer_notebooks.inference.closure import contour_points, joint_score, ratio_closure, score_closure
+from madminer_notebooks.inference.closure import (
+    calibrated_mean_and_error,
+    contour_points,
+    joint_score,
+    ratio_closure,
+    score_closure,
+)
 from madminer_notebooks.inference.fisher import ensemble_information, linear_information, truth_bound
 from madminer_notebooks.inference.intervals import GridValues, summarise
 from madminer_notebooks.inference.quality import flags, method_quality
@@ -135,9 +141,30 @@ def test_ratio_closure_is_read_in_q_units_on_the_contours():
     assert bad.summary["max_abs_delta_q"]["raw"] == pytest.approx(3.0, rel=1e-6)
     assert 0 < bad.summary["points"][0]["raw"]["delta_q_error"] < 0.5
     # judged on the calibrated ratio when there is one, the raw one beside it
-    fixed = ratio_closure(thetas, contours, angles, exact + np.log(1.01), exact, w_sm, 150.0, ["a", "b"], (exact, w_sm))
+    halves = (slice(0, 10000), slice(10000, 20000))
+    fixed = ratio_closure(thetas, contours, angles, exact + np.log(1.01), exact, w_sm, 150.0, ["a", "b"], halves)
     assert fixed.summary["passed"] and fixed.summary["judged"] == "calibrated"
     assert fixed.summary["max_abs_delta_q"]["raw"] == pytest.approx(3.0, rel=1e-6)
+    # the constant factor cancels exactly: what is left is the two halves' difference of the exact ratio
+    by_hand = [np.average(np.exp(exact[i, h]), weights=w_sm[h]) for i in (0, 5) for h in halves]
+    assert fixed.summary["points"][0]["calibrated"]["mean_r_hat"] == pytest.approx(by_hand[1] / by_hand[0])
+    assert fixed.summary["points"][5]["calibrated"]["mean_r_hat"] == pytest.approx(by_hand[3] / by_hand[2])
+
+
+def test_the_calibrated_closure_error_covers_both_halves():
+    """Pulls of the calibrated normalisation of an exact ratio over independent toys: unit spread when the error
+    adds the calibration half's fluctuation to the Asimov half's (the Asimov half's alone gives about sqrt(2))."""
+    rng = np.random.default_rng(11)
+    theta = 0.3
+    pulls = []
+    for _ in range(400):
+        x = rng.normal(size=4000)  # events of the SM: r(x|theta) = exp(theta x - theta^2 / 2) averages to one
+        w = rng.exponential(size=4000)
+        log_r = (theta * x - theta**2 / 2)[np.newaxis, :]
+        mean, error = calibrated_mean_and_error(log_r, w, (slice(0, 2000), slice(2000, 4000)))
+        pulls.append((mean[0] - 1.0) / error[0])
+    assert np.mean(pulls) == pytest.approx(0.0, abs=0.15)
+    assert 0.88 < np.std(pulls) < 1.12  # 400 toys: the spread's own error is about 0.035
 
 
 def test_score_closure_tests_the_orthogonality_of_the_residual():

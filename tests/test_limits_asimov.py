@@ -78,6 +78,9 @@ def test_ratio_calibration_and_asimov_data_are_disjoint_halves(combined, monkeyp
     (c0, c1), (a0, a1) = limits.calibration_split(0.2)
     start, end, _ = limits._calculate_partition_bounds("test", 0.2)
     assert (c0, a1) == (start, end or limits.n_samples) and c1 == a0 and c1 - c0 > 100 and a1 - a0 > 100
+    assert limits.test_partition(0.2) == (c0, a1)
+    # the same halves as slices of the test partition's events (the closure check's view of them)
+    assert limits.calibration_halves(0.2) == (slice(0, c1 - c0), slice(c1 - c0, a1 - c0))
     analyzer = DataAnalyzer(str(combined))
     x_cal, w_cal = analyzer.weighted_events(theta=np.zeros(2), start_event=c0, end_event=c1)
     x_obs, w_obs = analyzer.weighted_events(theta=np.zeros(2), start_event=a0, end_event=a1)

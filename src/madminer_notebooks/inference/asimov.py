@@ -108,13 +108,24 @@ class ConsistentAsymptoticLimits(AsymptoticLimits):
         finally:
             self._mode = None
 
+    def test_partition(self, test_split: float) -> tuple[int, int]:
+        """(start, end) of the held-out events: MadMiner's test partition, which no estimator was trained on."""
+        start, end, _ = self._calculate_partition_bounds("test", test_split)
+        return start, self.n_samples if end is None else end
+
     def calibration_split(self, test_split: float) -> tuple[tuple[int, int], tuple[int, int]]:
         """(start, end) of the calibration events and of the Asimov events: the two halves of the test
         partition (the events are shuffled by the combine step, so each half is a random half)."""
-        start, end, _ = self._calculate_partition_bounds("test", test_split)
-        end = self.n_samples if end is None else end
+        start, end = self.test_partition(test_split)
         middle = (start + end) // 2
         return (start, middle), (middle, end)
+
+    def calibration_halves(self, test_split: float) -> tuple[slice, slice]:
+        """The calibration and the Asimov half as slices of the test partition's events, for checks that
+        evaluate the estimator once on the whole partition (``weighted_events`` of ``test_partition``)."""
+        (c0, c1), (a0, a1) = self.calibration_split(test_split)
+        start, _ = self.test_partition(test_split)
+        return slice(c0 - start, c1 - start), slice(a0 - start, a1 - start)
 
     def _asimov_data(self, theta, test_split=0.2, sample_only_from_closest_benchmark=True, n_asimov=None):
         if not self.calibrate_ratio:

@@ -6,6 +6,8 @@ that decides the limits and in the units the limits are read in.
   ``q`` of N events by ``2 N delta``, so the check reports ``2 N (E_SM[r_hat] - 1)`` in units of q, with its
   Monte-Carlo error, at points on the 68% and 95% CL contours of the histogram baseline (from its Fisher
   information): that is where the intervals are decided, and a q error of one unit there moves them visibly.
+  With the ratio calibration on, the judged number is the ratio the limits use, normalised on one half of the
+  held-out events and averaged over the other, with both halves' Monte-Carlo errors.
 - A score estimator is a regression of the joint score ``t(x, z) = d log p(x, z|theta) / d theta`` (MadMiner's
   ``t_xz``: the derivative of the event's weight over the weight, minus ``d log sigma / d theta``, so that it
   averages to zero). The regression's defining property is the orthogonality of its residual,
@@ -137,8 +139,7 @@ class Closure:
         return fig
 
 
-def _ratio_numbers(log_r: np.ndarray, w: np.ndarray, n_expected: float) -> list[dict]:
-    mean, error = weighted_mean_and_error(np.exp(log_r), w)
+def _ratio_numbers(mean: np.ndarray, error: np.ndarray, n_expected: float) -> list[dict]:
     return [
         {
             "mean_r_hat": float(m),
@@ -150,6 +151,19 @@ def _ratio_numbers(log_r: np.ndarray, w: np.ndarray, n_expected: float) -> list[
     ]
 
 
+def calibrated_mean_and_error(
+    log_r_hat: np.ndarray, w: np.ndarray, halves: tuple[slice, slice]
+) -> tuple[np.ndarray, np.ndarray]:
+    """E_A[r_hat] / E_C[r_hat]: the calibrated ratio's mean over the Asimov half A, normalised on the calibration
+    half C, as the limits use it. Both means fluctuate, independently, so the relative error adds both halves'
+    in quadrature (the Asimov half's alone understates it by about sqrt(2))."""
+    cal, asimov = halves
+    mean_c, error_c = weighted_mean_and_error(np.exp(log_r_hat[:, cal]), w[cal])
+    mean_a, error_a = weighted_mean_and_error(np.exp(log_r_hat[:, asimov]), w[asimov])
+    ratio = mean_a / mean_c
+    return ratio, ratio * np.hypot(error_a / mean_a, error_c / mean_c)
+
+
 def ratio_closure(
     thetas: np.ndarray,
     contours: list[str],
@@ -159,16 +173,20 @@ def ratio_closure(
     w_sm: np.ndarray,
     n_expected: float,
     names: list[str],
-    calibrated: tuple[np.ndarray, np.ndarray] | None = None,
+    calibration: tuple[slice, slice] | None = None,
 ) -> Closure:
     """The ratio estimator's normalisation at ``thetas`` (points on the histogram's contours, ``contours`` their
     CL, ``angles`` their directions), in units of q for ``n_expected`` events.
 
-    ``log_r_hat`` (n_points, n_events) is the raw estimate on the held-out events weighted ``w_sm``;
-    ``calibrated`` = (log r_hat / E_cal[r_hat] on the Asimov events, their weights) is what the limits use when
-    the calibration is on; the check then passes or fails on it, and the raw numbers stay beside it."""
-    raw = _ratio_numbers(np.asarray(log_r_hat), w_sm, n_expected)
-    cal = _ratio_numbers(*calibrated, n_expected) if calibrated is not None else None
+    ``log_r_hat`` (n_points, n_events) is the raw estimate on the held-out events weighted ``w_sm``. With
+    ``calibration`` = (the calibration half, the Asimov half) of those events, the ratio the limits use is
+    judged: normalised on the first half and averaged over the second (``calibrated_mean_and_error``); the raw
+    numbers over all events stay beside it."""
+    log_r_hat = np.asarray(log_r_hat)
+    raw = _ratio_numbers(*weighted_mean_and_error(np.exp(log_r_hat), w_sm), n_expected)
+    cal = None
+    if calibration is not None:
+        cal = _ratio_numbers(*calibrated_mean_and_error(log_r_hat, w_sm, calibration), n_expected)
     points = []
     for i, theta in enumerate(thetas):
         p = {"theta": dict(zip(names, map(float, theta), strict=True)), "contour": contours[i],
@@ -188,7 +206,7 @@ def ratio_closure(
         "passed": bool(max(excess) < Q_TOLERANCE),
     }
     labels = [f"{c}%" for c in contours]
-    return Closure(summary, np.asarray(log_r_hat), np.asarray(log_r_joint), w_sm, labels, "log r")
+    return Closure(summary, log_r_hat, np.asarray(log_r_joint), w_sm, labels, "log r")
 
 
 def joint_score(weights: np.ndarray, gradients: np.ndarray) -> np.ndarray:
