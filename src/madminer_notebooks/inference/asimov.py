@@ -123,9 +123,8 @@ class ConsistentAsymptoticLimits(AsymptoticLimits):
     def calibration_halves(self, test_split: float) -> tuple[slice, slice]:
         """The calibration and the Asimov half as slices of the test partition's events, for checks that
         evaluate the estimator once on the whole partition (``weighted_events`` of ``test_partition``)."""
-        (c0, c1), (a0, a1) = self.calibration_split(test_split)
-        start, _ = self.test_partition(test_split)
-        return slice(c0 - start, c1 - start), slice(a0 - start, a1 - start)
+        (c0, c1), (a0, a1) = self.calibration_split(test_split)  # c0: where the test partition starts
+        return slice(0, c1 - c0), slice(a0 - c0, a1 - c0)
 
     def _asimov_data(self, theta, test_split=0.2, sample_only_from_closest_benchmark=True, n_asimov=None):
         if not self.calibrate_ratio:
