@@ -124,11 +124,14 @@ def test_full_chain_produces_real_results(chain):
 def test_rerun_skips_everything(chain):
     params, run_dir, _, first_seconds = chain
     manifest = (run_dir / "manifest.json").read_text()
+    pages = {p.name: p.stat().st_mtime_ns for p in (run_dir / "report").glob("*.html") if p.stem != "index"}
     start = time.perf_counter()
     proc = drive(params, run_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ran(proc) == set() and skipped(proc) == all_executions(params)
     assert (run_dir / "manifest.json").read_text() == manifest
+    # no notebook changed, so no notebook's page is converted again (only the index is rewritten)
+    assert {p.name: p.stat().st_mtime_ns for p in (run_dir / "report").glob("*.html") if p.stem != "index"} == pages
     assert time.perf_counter() - start < 0.5 * first_seconds
 
 
@@ -144,6 +147,9 @@ def test_deleted_output_reruns_only_its_execution(chain):
     proc = drive(params, run_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ran(proc) == {"analysis-sm-0"}
+    # the re-executed notebook's page is converted again
+    page = run_dir / "report" / "analysis-sm-0.html"
+    assert page.stat().st_mtime_ns > (run_dir / "notebooks" / "analysis-sm-0.ipynb").stat().st_mtime_ns
 
 
 def test_changed_parameter_reruns_exactly_the_dependent_stages(chain, tmp_path):

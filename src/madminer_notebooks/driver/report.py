@@ -83,9 +83,13 @@ def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
             nb_path = paths.notebooks / f"{ex.name}.ipynb"
             if not nb_path.exists():
                 continue
-            body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
-            with atomic_file(paths.report / f"{ex.name}.html") as tmp:
-                tmp.write_text(body)
+            page_path = paths.report / f"{ex.name}.html"
+            # a page written after its notebook's last change is that notebook's page: a resumed run that
+            # re-executed nothing converts nothing (nbconvert takes about half a second per notebook)
+            if not page_path.exists() or page_path.stat().st_mtime_ns <= nb_path.stat().st_mtime_ns:
+                body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
+                with atomic_file(page_path) as tmp:
+                    tmp.write_text(body)
             links.append(f'<li><a href="{html.escape(ex.name)}.html">{html.escape(ex.name)}</a></li>')
 
     rows = []
