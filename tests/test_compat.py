@@ -236,7 +236,7 @@ def test_the_block_evaluation_gives_every_point_and_event_its_own_value(monkeypa
     rng = np.random.default_rng(1)
     x, thetas = rng.normal(size=(7, 3)), rng.normal(size=(10, 2))
     monkeypatch.setattr(network_eval, "BLOCK_ROWS", block_rows)
-    layers = network_eval.plain_layers(model)
+    layers = network_eval.plain_layers(model, DenseSingleParameterizedRatioModel)
     blocks = network_eval.ratio_all_combinations(model, layers, thetas, x)
     with torch.no_grad():
         one_by_one = np.array([
@@ -245,6 +245,23 @@ def test_the_block_evaluation_gives_every_point_and_event_its_own_value(monkeypa
             for t in thetas
         ])  # fmt: skip
     np.testing.assert_allclose(blocks, one_by_one, rtol=0, atol=1e-6)
+
+
+def test_models_whose_forward_pass_differs_are_left_to_madminer():
+    """The morphing-aware ratio models have linear layers too but compute something else from them; a
+    dropout layer changes the stack: neither takes the fast path."""
+    from madminer.utils.ml.models.ratio import DenseMorphingAwareRatioModel, DenseSingleParameterizedRatioModel
+
+    from madminer_notebooks import network_eval
+
+    morphing = DenseMorphingAwareRatioModel(
+        n_observables=3, n_parameters=2, n_hidden=(4,), components=np.eye(2), morphing_matrix=np.eye(2)
+    )
+    assert network_eval.plain_layers(morphing, DenseSingleParameterizedRatioModel) is None
+    dropout = DenseSingleParameterizedRatioModel(n_observables=3, n_parameters=2, n_hidden=(4,), dropout_prob=0.1)
+    assert network_eval.plain_layers(dropout, DenseSingleParameterizedRatioModel) is None
+    plain = DenseSingleParameterizedRatioModel(n_observables=3, n_parameters=2, n_hidden=(4,))
+    assert len(network_eval.plain_layers(plain, DenseSingleParameterizedRatioModel)) == 2
 
 
 def test_score_evaluation_agrees_with_madminers_own():

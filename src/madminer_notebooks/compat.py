@@ -98,11 +98,12 @@ class _CachedParticleTable:
 def _fast_ratio_model(original: Any) -> Any:
     """``evaluate_ratio_model`` whose plain path (no score, no x gradients: what limits use) runs the model
     on whole arrays (:mod:`.network_eval`); everything else goes to MadMiner's own function."""
+    from madminer.utils.ml.models.ratio import DenseSingleParameterizedRatioModel
 
     @functools.wraps(original)
     def evaluate(model, method_type=None, theta0s=None, theta1s=None, xs=None, evaluate_score=False,
                  run_on_gpu=True, double_precision=False, return_grad_x=False):  # fmt: skip
-        layers = network_eval.plain_layers(model)
+        layers = network_eval.plain_layers(model, DenseSingleParameterizedRatioModel)
         if (evaluate_score or return_grad_x or method_type != "parameterized_ratio" or theta1s is not None
                 or double_precision or layers is None):  # fmt: skip
             return original(model, method_type, theta0s, theta1s, xs, evaluate_score, run_on_gpu,
@@ -121,14 +122,14 @@ def _all_combinations_ratio(original: Any) -> Any:
     """``ParameterizedRatioEstimator.evaluate_log_likelihood_ratio`` whose plain all-combinations path (the
     one limits and closure checks use) evaluates every event at every point in blocks, the events' part of
     the first layer once (:func:`.network_eval.ratio_all_combinations`), instead of one call per point."""
+    from madminer.utils.ml.models.ratio import DenseSingleParameterizedRatioModel
+    from madminer.utils.various import load_and_check
 
     @functools.wraps(original)
     def evaluate(self, x, theta, test_all_combinations=True, evaluate_score=False):
-        layers = None if self.model is None else network_eval.plain_layers(self.model)
+        layers = network_eval.plain_layers(self.model, DenseSingleParameterizedRatioModel)
         if not test_all_combinations or evaluate_score or layers is None:
             return original(self, x, theta, test_all_combinations, evaluate_score)
-        from madminer.utils.various import load_and_check
-
         x = self._transform_inputs(load_and_check(x))
         theta = self._transform_parameters(load_and_check(theta))
         if self.features is not None:
@@ -185,10 +186,11 @@ class _SampleTableCache:
 def _fast_score_model(original: Any) -> Any:
     """``evaluate_local_score_model`` that runs the model on one array (:mod:`.network_eval`); with x
     gradients, double precision or a model it does not cover, MadMiner's own."""
+    from madminer.utils.ml.models.score import DenseLocalScoreModel
 
     @functools.wraps(original)
     def evaluate(model, xs=None, run_on_gpu=True, double_precision=False, return_grad_x=False):
-        layers = network_eval.plain_layers(model)
+        layers = network_eval.plain_layers(model, DenseLocalScoreModel)
         if return_grad_x or double_precision or layers is None:
             return original(model, xs, run_on_gpu, double_precision, return_grad_x)
         model.eval()

@@ -40,12 +40,14 @@ def activation_of(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tens
     return _numpy_tanh if model.activation is torch.tanh else model.activation
 
 
-def plain_layers(model: torch.nn.Module) -> list[torch.nn.Linear] | None:
-    """The model's layers if it is a plain stack of linear layers evaluated on the CPU (no dropout, no GPU:
-    MadMiner would run it on a GPU when one is there), else None."""
-    if torch.cuda.is_available():
+def plain_layers(model: torch.nn.Module, kind: type) -> list[torch.nn.Linear] | None:
+    """The model's layers if it is exactly MadMiner's ``kind`` (``DenseSingleParameterizedRatioModel`` or
+    ``DenseLocalScoreModel``, whose forward pass :func:`forward` computes; the morphing-aware models compute
+    something else) as a plain stack of linear layers evaluated on the CPU (no dropout; MadMiner would run it
+    on a GPU when one is there), else None."""
+    if type(model) is not kind or torch.cuda.is_available():
         return None
-    layers = list(getattr(model, "layers", ()))
+    layers = list(model.layers)
     if not layers or not all(type(layer) is torch.nn.Linear for layer in layers):
         return None
     return layers
