@@ -36,7 +36,7 @@ behaviour and the output: identical, or for the network evaluations (4, 7) equal
    calls the network once per parameter point on all events. Its plain path (no score) evaluates every
    event at every point in cache-sized blocks with the events' part of the first layer computed once
    (:func:`.network_eval.ratio_all_combinations`): quick's ALICE scan (677 points, 27k held-out events)
-   takes 6.3 s on one core, 17.2 s one call per point with ``torch.tanh``, about 180 s with MadMiner's own
+   takes 6.3 s on one core, 22 s one call per point with ``torch.tanh``, about 190 s with MadMiner's own
    row-by-row path (``benchmarks/results/evaluation_speed.md``). Log r agrees with MadMiner's to float32
    rounding (tested to 1e-5).
 """
