@@ -22,29 +22,19 @@ the same machine load; the best time of each is kept. Writes ``benchmarks/result
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import os
 import resource
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
-import torch
+from speed_common import command_line, prepare, write
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "src"))
-
-from madminer_notebooks import compat  # noqa: E402
-from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits  # noqa: E402
-from madminer_notebooks.inference.scan import resolve_limits  # noqa: E402
-from madminer_notebooks.methods import METHODS  # noqa: E402
-from madminer_notebooks.params import load_params  # noqa: E402
-from madminer_notebooks.paths import RunPaths  # noqa: E402
+from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits
+from madminer_notebooks.inference.scan import resolve_limits
+from madminer_notebooks.methods import METHODS
+from madminer_notebooks.paths import RunPaths
 
 PATHS = ("madminer", "torch tanh", "per point", "blocks")
 
@@ -101,20 +91,11 @@ def timed(fn: Callable, *args) -> tuple[float, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, required=True, help="a run folder whose training stage is done")
-    parser.add_argument("--params", type=Path, default=ROOT / "params" / "quick.yaml", help="the run's parameter file")
+    parser = command_line(__doc__, "training")
     parser.add_argument("--points", type=int, default=6, help="points of MadMiner's own path (it is slow)")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the driver gives 1 per execution)")
-    parser.add_argument("--methods", default="sally,alice,alices")
-    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    load_at_start = os.getloadavg()[0]  # before this benchmark's own work raises it
-    compat.apply()
-    torch.set_num_threads(args.threads)
-    params = load_params(args.params)
-    paths = RunPaths(args.run_dir)
+    setup = prepare(args)
+    params, paths = setup.params, setup.paths
     e = params["evaluation"]
     names = list(params["physics"]["parameters"])
     ranges = [tuple(e["grid"][n]) for n in names]
@@ -169,12 +150,9 @@ def main() -> None:
         "points_madminer": args.points,
         "repeats": args.repeats,
         "threads": args.threads,
-        "load_average_at_start": load_at_start,
+        "load_average_at_start": setup.load_average_at_start,
         "rows": rows,
     }
-    if args.no_write:
-        return
-    (RESULTS / "evaluation_speed.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         "# Evaluation speed: MadMiner's network evaluation, one call per point, blocks "
         "(benchmarks/evaluation_speed.py)",
@@ -198,7 +176,7 @@ def main() -> None:
             f"| {r['speedup_vs_torch_tanh']}x | {r['speedup_vs_per_point']}x "
             f"| {r['max_abs_log_l_difference']:.1e} | {r['max_interval_move_relative']:.1e} |"
         )
-    (RESULTS / "evaluation_speed.md").write_text("\n".join(lines) + "\n")
+    write("evaluation_speed", result, lines, args)
 
 
 if __name__ == "__main__":

@@ -13,26 +13,18 @@ Writes ``benchmarks/results/training_speed.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from speed_common import command_line, prepare, write
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "src"))
-
-from madminer_notebooks import compat, training  # noqa: E402
-from madminer_notebooks.methods import LOCAL_SCORE, METHODS  # noqa: E402
-from madminer_notebooks.params import load_params  # noqa: E402
-from madminer_notebooks.paths import SAMPLE_SETS, RunPaths  # noqa: E402
+from madminer_notebooks import training
+from madminer_notebooks.methods import LOCAL_SCORE, METHODS
+from madminer_notebooks.paths import SAMPLE_SETS, RunPaths
 
 
 def train_once(method: str, params: dict, paths: RunPaths, trainer: str, epochs: int) -> tuple[float, np.ndarray]:
@@ -73,20 +65,11 @@ def train_once(method: str, params: dict, paths: RunPaths, trainer: str, epochs:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, required=True, help="a run folder whose sampling stage is done")
-    parser.add_argument("--params", type=Path, default=ROOT / "params" / "quick.yaml", help="the run's parameter file")
+    parser = command_line(__doc__, "sampling")
     parser.add_argument("--epochs", type=int, default=5, help="N, at least 2")
-    parser.add_argument("--repeats", type=int, default=2, help="trainings per trainer and method")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the driver gives 1 per execution)")
-    parser.add_argument("--methods", default="sally,alice,alices")
-    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    load_at_start = os.getloadavg()[0]  # before this benchmark's own work raises it
-    compat.apply()
-    torch.set_num_threads(args.threads)
-    params = load_params(args.params)
-    paths = RunPaths(args.run_dir)
+    setup = prepare(args)
+    params, paths = setup.params, setup.paths
     rows = []
     for method in args.methods.split(","):
         seconds: dict[str, list[float]] = {"madminer": [], "columnar": []}
@@ -120,19 +103,17 @@ def main() -> None:
         "epochs": args.epochs,
         "repeats": args.repeats,
         "threads": args.threads,
-        "load_average_at_start": load_at_start,
+        "load_average_at_start": setup.load_average_at_start,
         "torch": torch.__version__,
         "rows": rows,
     }
-    if args.no_write:
-        return
-    (RESULTS / "training_speed.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         "# Training speed: MadMiner's trainer and the columnar one (benchmarks/training_speed.py)",
         "",
         f"Median seconds per epoch of {args.repeats} pairs of trainings (of {args.epochs} and 1 epochs: the "
         "difference over N - 1), alternating, "
-        f"{args.threads} torch thread(s), one process; the samples of `{args.run_dir.name}`.",
+        f"{args.threads} torch thread(s), one process; the samples of `{args.run_dir.name}`; load average at "
+        f"start {setup.load_average_at_start:.2f}.",
         "",
         "| method | samples | MadMiner s/epoch | columnar s/epoch | speed-up | same losses |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
@@ -140,7 +121,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['method']} | {r['samples']} | {r['madminer_s_per_epoch']} | {r['columnar_s_per_epoch']} "
                      f"| {r['speedup']}x | {'yes' if r['identical_losses'] else 'no'} |")  # fmt: skip
-    (RESULTS / "training_speed.md").write_text("\n".join(lines) + "\n")
+    write("training_speed", result, lines, args)
 
 
 if __name__ == "__main__":

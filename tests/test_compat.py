@@ -184,9 +184,34 @@ def _stock(module, name: str, original):
     return swapped()
 
 
-def test_ratio_evaluation_agrees_with_madminers_own():
+@pytest.fixture(params=["numpy tanh", "2 sigmoid(2x) - 1"])
+def tanh(request, monkeypatch):
+    """Each tanh the network evaluation may choose (whichever is faster on the machine that runs it)."""
+    from madminer_notebooks import network_eval
+
+    monkeypatch.setattr(network_eval, "fastest_tanh", lambda: network_eval.TANH_CANDIDATES[request.param])
+    return request.param
+
+
+def test_both_tanh_candidates_are_tanh_to_float32_rounding():
+    """Over the range a network's pre-activations take (and beyond, where tanh saturates): within 2e-7 of
+    tanh in double precision; ``fastest_tanh`` picks one of them."""
+    import torch
+
+    from madminer_notebooks import network_eval
+
+    x = np.linspace(-30.0, 30.0, 600_001).astype(np.float32)
+    exact = np.tanh(x.astype(np.float64))
+    for name, candidate in network_eval.TANH_CANDIDATES.items():
+        got = candidate(torch.from_numpy(x.copy())).numpy()
+        assert np.max(np.abs(got - exact)) < 2e-7, name
+        assert got[0] == -1.0 and got[-1] == 1.0, name
+    assert network_eval.fastest_tanh() in network_eval.TANH_CANDIDATES.values()
+
+
+def test_ratio_evaluation_agrees_with_madminers_own(tanh):
     """Fixes 4 and 7: the plain ratio paths (one row per point, and every event at every point in blocks with
-    the first layer split and numpy's tanh) give MadMiner's log r to float32 rounding (its inputs built row by
+    the first layer split and either tanh) give MadMiner's log r to float32 rounding (its inputs built row by
     row, its torch.tanh, one call per point): about 1e-7 here; 1e-5 would still fail on any wrong weight, a
     skipped activation or a swapped theta/x column (those move log r by O(0.1))."""
     import madminer.ml.parameterized_ratio as module
@@ -223,7 +248,7 @@ def test_ratio_evaluation_agrees_with_madminers_own():
 
 
 @pytest.mark.parametrize("block_rows", [21, 4])
-def test_the_block_evaluation_gives_every_point_and_event_its_own_value(monkeypatch, block_rows):
+def test_the_block_evaluation_gives_every_point_and_event_its_own_value(monkeypatch, block_rows, tanh):
     """Blocks of several points (21 rows: 3 points of 7 events, the last block 1 point) and blocks of part of
     the events (4 rows: 4 + 3 events of one point): each (point, event) gets the network's own value."""
     import torch
@@ -264,8 +289,8 @@ def test_models_whose_forward_pass_differs_are_left_to_madminer():
     assert len(network_eval.plain_layers(plain, DenseSingleParameterizedRatioModel)) == 2
 
 
-def test_score_evaluation_agrees_with_madminers_own():
-    """Fix 4, SALLY's side: evaluate_local_score_model on one array with numpy's tanh; MadMiner's scores to
+def test_score_evaluation_agrees_with_madminers_own(tanh):
+    """Fix 4, SALLY's side: evaluate_local_score_model on one array with either tanh; MadMiner's scores to
     float32 rounding."""
     import madminer.ml.score as module
     import torch
@@ -312,3 +337,56 @@ def test_the_event_table_is_read_once_per_file_version_and_each_caller_gets_its_
     with h5py.File(path, "r+") as f:  # a new version of the file: read again
         f["samples/weights"][0, 0] = 123.0
     assert hdf5._load_samples(str(path))[1][0, 0] == 123.0
+
+
+@pytest.mark.parametrize("limit", [compat.EVENT_BATCH_CACHE_BYTES, 1])
+def test_sampling_from_kept_event_batches_is_madminers_to_the_bit(combined, tmp_path, monkeypatch, limit):
+    """Fix 8: SampleAugmenter's samples (theta draws, events, joint ratio and score) with the passes over the
+    events kept in memory are those of MadMiner's own event loader, bit for bit; so are they when a pass is
+    too large to keep (``limit`` of 1 byte: every pass streams)."""
+    compat.apply()
+    from madminer.analysis.dataanalyzer import DataAnalyzer
+    from madminer.sampling import SampleAugmenter, benchmark, random_morphing_points
+
+    kept = DataAnalyzer.__dict__["event_loader"]
+    assert isinstance(kept, compat._EventBatchCache)
+    monkeypatch.setattr(kept, "_limit", limit)
+    monkeypatch.setattr(kept, "_passes", {})
+
+    def sample(folder):
+        np.random.seed(5)
+        sampler = SampleAugmenter(str(combined))
+        sampler.sample_train_ratio(theta0=random_morphing_points(12, [("gaussian", 0.0, 0.5)] * 2),
+                                   theta1=benchmark("sm"), n_samples=3000, folder=str(folder), filename="r",
+                                   n_processes=1)  # fmt: skip
+        sampler.sample_train_local(theta=benchmark("sm"), n_samples=2000, folder=str(folder), filename="l",
+                                   n_processes=1)  # fmt: skip
+        return {f.name: np.load(f) for f in sorted(folder.iterdir())}
+
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "stock").mkdir()
+    fast = sample(tmp_path / "fast")
+    assert bool(kept._passes) == (limit > 1)  # the passes were kept, or, over the limit, not
+    monkeypatch.setattr(DataAnalyzer, "event_loader", kept._original)
+    stock = sample(tmp_path / "stock")
+    assert sorted(fast) == sorted(stock) and len(fast) >= 8  # x, theta0, theta1, y, r_xz, t_xz of both sets
+    for name in stock:
+        np.testing.assert_array_equal(fast[name], stock[name], err_msg=name)
+    assert np.std(fast["theta0_r.npy"]) > 0.1  # really drawn at many points
+
+
+def test_each_pass_over_kept_event_batches_gets_its_own_weights(combined):
+    """MadMiner scales a pass's weights in place: a later pass must not see that; the observations it only
+    reads are shared and read-only."""
+    compat.apply()
+    from madminer.analysis.dataanalyzer import DataAnalyzer
+
+    analyzer = DataAnalyzer(str(combined))
+    reference = [w.copy() for _, w in DataAnalyzer.event_loader._original(analyzer, generated_close_to=[10.0, 0.0])]
+    for point in ([10.0, 0.0], [9.0, 0.5], [9.5, -0.5]):  # the same closest benchmark: MadMiner's pass, then kept
+        batches = list(analyzer.event_loader(generated_close_to=np.array(point)))
+        for (_, weights), expected in zip(batches, reference, strict=True):
+            np.testing.assert_array_equal(weights, expected)
+            weights *= 3.0  # what SampleAugmenter does with its correction factor
+    with pytest.raises(ValueError, match="read-only"):
+        batches[0][0][0, 0] = 1.0

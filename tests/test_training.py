@@ -141,3 +141,29 @@ def test_early_stopping_keeps_the_best_epochs_weights_not_a_view_of_the_live_one
     trainer.wrap_up_early_stopping(best_model, 2.0, best_loss, best_epoch)
     for key, value in kept.items():
         assert torch.equal(trainer.model.state_dict()[key], value)
+
+
+def test_nan_in_the_training_arrays_is_an_error_naming_the_array():
+    """The columnar trainer checks the arrays once, whole (MadMiner checks each batch, stops in the first one
+    and saves an untrained network)."""
+    data = _toy(200)
+    data["t_xz"][[3, 70], 1] = np.nan
+    with pytest.raises(ValueError, match=r"'t_xz' has NaN in 2 of its 200 rows"):
+        _train("columnar", "alices", data)
+
+
+def test_a_nan_loss_still_stops_before_the_update_and_an_output_check_is_left_to_it():
+    """Per batch, only the losses are checked: a NaN output reaches them (every output enters a mean)."""
+    from madminer.utils.ml.models.score import DenseLocalScoreModel
+    from madminer.utils.ml.utils import NanException
+
+    training.use("columnar")
+    import madminer.ml.score as score
+
+    trainer = score.LocalScoreTrainer(DenseLocalScoreModel(n_observables=2, n_parameters=2, n_hidden=(4,)))
+    trainer.make_dataset({"x": np.zeros((5, 2)), "t_xz": np.zeros((5, 2))})
+    nan = torch.tensor([[float("nan")]])
+    trainer._check_for_nans("Model output", nan)  # left to the loss check
+    trainer._check_for_nans("Loss", torch.tensor(0.5), None)
+    with pytest.raises(NanException):
+        trainer._check_for_nans("Loss", torch.tensor(0.5), torch.tensor(float("nan")))

@@ -17,7 +17,7 @@ behaviour and the output: identical, or for the network evaluations (4, 7) equal
    [tensor(row) for row in x])``): two ``torch.tensor`` calls per event and parameter point, 0.46 s per
    parameter point for 27k events (the network itself takes 0.016 s), which made a limit scan of a ratio
    estimator take many minutes. ``madminer.ml.parameterized_ratio`` gets a version whose plain path (no
-   score, no x gradients: the one limits use) runs the same model on whole arrays, with numpy's tanh
+   score, no x gradients: the one limits use) runs the same model on whole arrays, with the fastest tanh
    (:mod:`.network_eval`: ``torch.tanh`` took two thirds of the network's time); the other paths call
    MadMiner's function. ``madminer.ml.score`` gets the same for ``evaluate_local_score_model`` (SALLY's
    score, 27k events: 0.15 s of row-by-row tensors per call, a limit scan makes about forty calls).
@@ -39,6 +39,15 @@ behaviour and the output: identical, or for the network evaluations (4, 7) equal
    takes 6.3 s on one core, 22 s one call per point with ``torch.tanh``, about 190 s with MadMiner's own
    row-by-row path (``benchmarks/results/evaluation_speed.md``). Log r agrees with MadMiner's to float32
    rounding (tested to 1e-5).
+8. ``DataAnalyzer.event_loader`` (behind every ``SampleAugmenter``, ``AsymptoticLimits`` and
+   ``FisherInformation`` pass over the events) selects the events of the benchmark closest to the point
+   and rescales the rest anew on every pass, and formats its debug message with an f-string (numpy's
+   array printing) whether or not debug logging is on. ``SampleAugmenter`` makes three passes per
+   parameter point: quick's 300 theta0 took 3,600 passes, 10 of the 17 s of its ratio sampling. The
+   batches of a pass (the same batches, cut the same way) are kept per file version and arguments, within
+   :data:`EVENT_BATCH_CACHE_BYTES`; each pass gets its own copy of the weights (MadMiner scales them in
+   place), the observations and sampling ids are shared read-only. The samples are identical, to the bit
+   (tested; ``benchmarks/sampling_speed.py`` measures it against MadMiner's own path).
 """
 
 from __future__ import annotations
@@ -56,6 +65,10 @@ from . import network_eval
 
 log = logging.getLogger(__name__)
 _APPLIED = False
+
+#: The most memory fix 8 keeps event batches in (a pass larger than this is not kept: MadMiner's own
+#: streaming then serves it, as it would without the fix).
+EVENT_BATCH_CACHE_BYTES = 512 * 1024**2
 
 
 class _NumpyWithNormed:
@@ -169,8 +182,7 @@ class _SampleTableCache:
         functools.update_wrapper(self, original)
 
     def __call__(self, file_name: str) -> tuple[np.ndarray, ...]:
-        stat = os.stat(file_name)
-        key = (os.path.realpath(file_name), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        key = _file_version(file_name)
         table = self._tables.pop(key, None)
         if table is None:
             table = tuple(self._original(file_name))
@@ -181,6 +193,71 @@ class _SampleTableCache:
         self._tables[key] = table  # the most recently used last
         observations, weights, sampling_ids = table
         return observations, weights.copy(), sampling_ids
+
+
+def _file_version(file_name: str) -> tuple:
+    """What identifies one version of a file: a rewritten file (the driver renames a new one in) differs."""
+    stat = os.stat(file_name)
+    return os.path.realpath(file_name), stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+class _EventBatchCache:
+    """``DataAnalyzer.event_loader`` answered from memory for a pass it has served before (fix 8)."""
+
+    def __init__(self, original: Any, limit: int = EVENT_BATCH_CACHE_BYTES):
+        self._original = original
+        self._limit = limit
+        self._passes: dict[tuple, list[tuple[np.ndarray, ...]]] = {}
+        functools.update_wrapper(self, original)
+
+    def __get__(self, analyzer: Any, owner: type) -> Any:  # a method of each analyzer, like the original
+        return self if analyzer is None else functools.partial(self.__call__, analyzer)
+
+    def _key(self, analyzer, start, end, batch_size, include_nuisance_parameters, generated_close_to, ids) -> tuple:
+        if include_nuisance_parameters is None:
+            include_nuisance_parameters = analyzer.include_nuisance_parameters
+        closest = analyzer._find_closest_benchmark(generated_close_to)  # all that the point decides
+        return (_file_version(analyzer.madminer_filename), start, end, batch_size, bool(include_nuisance_parameters),
+                None if closest is None else int(closest), bool(ids))  # fmt: skip
+
+    def __call__(self, analyzer, start=0, end=None, batch_size=100000, include_nuisance_parameters=None,
+                 generated_close_to=None, return_sampling_ids=False):  # fmt: skip
+        args = (start, end, batch_size, include_nuisance_parameters, generated_close_to, return_sampling_ids)
+        key = self._key(analyzer, *args)
+        batches = self._passes.pop(key, None)
+        if batches is None:
+            return self._first_pass(key, self._original(analyzer, *args))
+        self._passes[key] = batches  # the most recently used last
+        return self._copies(batches)
+
+    def _first_pass(self, key: tuple, batches: Any):
+        """MadMiner's pass, batch by batch, keeping what it yields unless it outgrows the limit."""
+        kept: list[tuple[np.ndarray, ...]] | None = []
+        size = 0
+        for observations, weights, *ids in batches:
+            if kept is not None:
+                size += sum(a.nbytes for a in (observations, weights, *ids) if a is not None)
+                if size > self._limit:
+                    kept = None  # too large to keep: this pass streams, as without the fix
+                else:
+                    for array in (observations, *ids):
+                        if array is not None:
+                            array.setflags(write=False)
+                    kept.append((observations, weights.copy(), *ids))  # before the caller scales it
+            yield (observations, weights, *ids)
+        if kept is None:
+            return
+        while self._passes and size + self._size() > self._limit:
+            self._passes.pop(next(iter(self._passes)))  # the least recently used first
+        self._passes[key] = kept
+
+    def _size(self) -> int:
+        return sum(a.nbytes for batches in self._passes.values() for b in batches for a in b if a is not None)
+
+    @staticmethod
+    def _copies(batches: list[tuple[np.ndarray, ...]]):
+        for observations, weights, *ids in batches:
+            yield (observations, weights.copy(), *ids)
 
 
 def _fast_score_model(original: Any) -> Any:
@@ -252,6 +329,7 @@ def apply() -> None:
     import madminer.utils.interfaces.delphes_root as delphes_root
     import madminer.utils.interfaces.hdf5 as hdf5
     import madminer.utils.interfaces.lhe as lhe
+    from madminer.analysis.dataanalyzer import DataAnalyzer
     from madminer.utils.ml.trainer import Trainer
 
     for module in (utils_histo, likelihood_histo):
@@ -267,6 +345,8 @@ def apply() -> None:
             ratio_estimator.evaluate_log_likelihood_ratio
         )
     hdf5._load_samples = _SampleTableCache(hdf5._load_samples)
+    if not isinstance(DataAnalyzer.__dict__["event_loader"], _EventBatchCache):
+        DataAnalyzer.event_loader = _EventBatchCache(DataAnalyzer.event_loader)
     if not getattr(Trainer.check_early_stopping, "mmnb_fix", False):
         Trainer.check_early_stopping = _copying_early_stopping(Trainer.check_early_stopping)
     _APPLIED = True

@@ -23,6 +23,24 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     return path
 
 
+def show_figure(fig: plt.Figure, path: str | Path) -> None:
+    """Save ``fig`` (:func:`save_figure`), close it and show the saved PNG.
+
+    In a notebook, ``plt.show()`` after saving renders the figure again, twice: the inline backend also
+    crops to a tight bounding box, which draws the figure once to measure it. For the analysis stage's
+    22 panels that took longer than saving it (1.2 s per execution here); showing the PNG just written
+    costs nothing and shows exactly the file the report links. Outside IPython it only saves."""
+    path = save_figure(fig, path)
+    plt.close(fig)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # no IPython: nothing to show on
+        return
+    if get_ipython() is not None:
+        display(Image(filename=str(path)))
+
+
 def grid_shape(theta_grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique axis values of a MadMiner theta grid (n_points, 2), in the order MadMiner builds it."""
     return np.unique(theta_grid[:, 0]), np.unique(theta_grid[:, 1])

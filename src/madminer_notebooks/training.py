@@ -6,8 +6,18 @@ that is about half of each epoch, for a network of 100 x 100 units. Here the tra
 classes (``SingleParameterizedRatioTrainer``, ``LocalScoreTrainer``) with two methods replaced:
 ``make_dataset`` keeps each array as one tensor, and ``make_dataloaders`` returns :class:`Batches`, which
 slice those tensors with a shuffled index. Everything else (the epoch loop, forward pass, losses, optimiser,
-learning-rate schedule, validation split, early stopping, the saved files) is MadMiner's, except that the
-validation step skips the autograd records only a weight update would use (``batch_val``).
+learning-rate schedule, validation split, early stopping, the saved files) is MadMiner's, except for three
+per-batch costs that change no number:
+
+- the validation step skips the autograd records only a weight update would use (``batch_val``);
+- MadMiner's stopwatch (``_timer``: a clock read and dictionary updates around every step, about 5% of a
+  SALLY epoch, reported only as an INFO log line at the end) is off;
+- its NaN checks (``_check_for_nans``, one ``isnan().any()`` per tensor and batch, up to ten per ALICES
+  batch) become one check of the training arrays, whole, before the first epoch, and one of the batch's
+  losses before the weight update. A NaN in a network output reaches the losses (every output enters a
+  mean), so training still ends at the same batch, before the update, with MadMiner's message; NaN in the
+  training arrays is an error naming the array (MadMiner would stop in the first batch and save an
+  untrained network).
 
 The batches are the ones MadMiner's loaders would give, in the same order, because they draw from torch's
 and numpy's global generators exactly what the loaders draw: numpy shuffles the list of indices once for the
@@ -81,15 +91,47 @@ class Batches:
             yield tuple(t[start : start + self.batch_size] for t in shuffled)
 
 
+#: The labels of MadMiner's per-batch NaN checks of the training arrays, which :class:`Columnar` does once.
+_DATA_CHECKS = frozenset({"Training data", "Augmented training data"})
+#: The labels of its checks of the network's outputs, which the check of the losses covers.
+_OUTPUT_CHECKS = frozenset({"Model output", "Model score"})
+
+
 class Columnar:
     """Mixin for a MadMiner trainer: whole tensors and :class:`Batches` instead of its dataset and loaders,
-    and a validation step that records no graph for the weights."""
+    a validation step that records no graph for the weights, NaN checks once instead of per tensor and
+    batch, and no stopwatch (see the module's docstring)."""
+
+    #: Whether every training array was checked whole: None before the first, False once one was not
+    #: (memory-mapped arrays stay with MadMiner's dataset, and then MadMiner checks every batch).
+    _checked_whole: bool | None = None
 
     def make_dataset(self, data):
         if any(isinstance(value, np.memmap) for value in data.values()):
             log.info("training data are memory-mapped: MadMiner's per-sample dataset reads them")
+            self._checked_whole = False
             return super().make_dataset(data)
-        return list(data), Tensors(list(data.values()), self.dtype)
+        tensors = Tensors(list(data.values()), self.dtype)
+        for name, tensor in zip(data, tensors.tensors, strict=True):
+            if torch.isnan(tensor).any():
+                rows = int(torch.isnan(tensor).reshape(len(tensor), -1).any(dim=1).sum())
+                raise ValueError(f"the training array {name!r} has NaN in {rows} of its {len(tensor)} rows")
+        if self._checked_whole is None:
+            self._checked_whole = True
+        return list(data), tensors
+
+    def _check_for_nans(self, label, *tensors):
+        if self._checked_whole and label in _DATA_CHECKS | _OUTPUT_CHECKS:
+            return
+        if label == "Loss" and not any(t is not None and math.isnan(t.item()) for t in tensors):
+            return
+        super()._check_for_nans(label, *tensors)  # logs MadMiner's warning and raises its NanException
+
+    def _timer(self, start=None, stop=None):
+        """MadMiner's stopwatch, off (see the module's docstring)."""
+
+    def _report_timer(self):
+        """Nothing timed, nothing to report."""
 
     def make_dataloaders(self, dataset, dataset_val, validation_split, batch_size):
         if not isinstance(dataset, Tensors) or not (dataset_val is None or isinstance(dataset_val, Tensors)):

@@ -39,8 +39,8 @@ DRIVER_VARIABLE = "MMNB_DRIVER"
 
 
 #: What a waiting kernel imports: what nearly every stage's first cell imports (``import madminer`` alone
-#: imports torch, scipy, matplotlib and all of MadMiner). Not ``torch._dynamo``, which only training's
-#: optimiser needs (1 s more in every kernel for 3 of the chain's executions).
+#: imports torch, scipy, matplotlib and all of MadMiner). Not ``torch._dynamo``: only training needs it
+#: (:data:`STAGE_EXTRAS`).
 WARM_IMPORTS = (
     "numpy",
     "h5py",
@@ -62,9 +62,18 @@ LIGHT_STAGES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: What a stage's kernels import besides :data:`WARM_IMPORTS`. Training: torch's optimisers import
+#: ``torch._dynamo`` when the first one is made (1.4 s here, 3.7 s measured on another machine), inside
+#: the training cell of each of the stage's executions unless the kernel did it while it waited.
+STAGE_EXTRAS: dict[str, tuple[str, ...]] = {
+    "training": ("torch._dynamo",),
+}
+
+
 def warm_imports(stage: str | None) -> tuple[str, ...]:
     """What a kernel started for an execution of ``stage`` imports before the notebook gets it."""
-    return LIGHT_STAGES.get(stage or "", WARM_IMPORTS)
+    stage = stage or ""
+    return LIGHT_STAGES.get(stage, WARM_IMPORTS + STAGE_EXTRAS.get(stage, ()))
 
 
 def _warm_code(imports: tuple[str, ...]) -> str:

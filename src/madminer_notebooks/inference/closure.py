@@ -21,13 +21,12 @@ held-out events cannot resolve is not a failure of the estimator).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from ..plotting import Q_2D, save_figure
+from ..plotting import Q_2D
 
 #: |Delta q| that a ratio estimator's normalisation error may cause on a contour
 Q_TOLERANCE = 1.0
@@ -91,12 +90,11 @@ class Closure:
     labels: list[str]
     quantity: str
 
-    def plot(self, path: Path, method: str) -> plt.Figure:
+    def figure(self, method: str) -> plt.Figure:
         """Ratio estimators: the q error at each contour point, with its Monte-Carlo error. Score estimators:
         estimated against joint score (weighted 2D histogram) per component."""
         fig = self._plot_ratio(method) if self.quantity == "log r" else self._plot_score(method)
         fig.tight_layout()
-        save_figure(fig, path)
         return fig
 
     def _plot_ratio(self, method: str) -> plt.Figure:
