@@ -1,6 +1,6 @@
 """The evaluation stage's network work, three ways side by side in one process on a run folder's estimators:
-MadMiner 0.9.6's own evaluation, the previous commit's, one network call per parameter point with numpy's
-tanh, and this project's blocks.
+MadMiner 0.9.6's own evaluation, whole arrays with torch's tanh, one network call per parameter point with
+the faster tanh, and this project's blocks.
 
     .venv/bin/python benchmarks/evaluation_speed.py --run-dir runs/quick [--points 6] [--threads 1]
 
@@ -12,7 +12,7 @@ of a limit scan, for SALLY (``sallino``), ALICE and ALICES (``ml``). The three p
   row) and one network call per point: so slow that it runs on ``--points`` points only, and is reported per
   point;
 - ``torch tanh``: compat fix 4 as it was before the blocks (whole arrays, ``torch.tanh``, one call per point);
-- ``per point``: compat fix 4 alone (whole arrays, numpy's tanh), one network call per point as MadMiner does;
+- ``per point``: compat fix 4 alone (whole arrays, the faster tanh), one network call per point as MadMiner does;
 - ``blocks``: fixes 4 and 7 (:mod:`madminer_notebooks.network_eval`), what the chain runs.
 
 The last three also run the notebook's whole resolved scan (coarse grid and refinements), whose

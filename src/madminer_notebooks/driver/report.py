@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
-import logging
 from pathlib import Path
 
 from .. import tracking
@@ -14,6 +13,7 @@ from ..atomic import atomic_file
 from ..chain import STAGES, event_file_keys, executions
 from ..inference.quality import flags
 from ..paths import RunPaths
+from .pages import convert_pages
 
 
 def cross_sections(params: dict, paths: RunPaths) -> dict:
@@ -71,13 +71,8 @@ def write_summary(
 
 def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
     """HTML of every executed notebook plus an index with all plots and the interval table."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
     paths.report.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
-    exporter.log.setLevel(logging.ERROR)  # one 'alternative text is missing' warning per figure otherwise
-    links = []
+    links, pending = [], []
     for stage in STAGES:
         for ex in executions(params, stage, paths.root):
             nb_path = paths.notebooks / f"{ex.name}.ipynb"
@@ -85,12 +80,11 @@ def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:
                 continue
             page_path = paths.report / f"{ex.name}.html"
             # a page written after its notebook's last change is that notebook's page: a resumed run that
-            # re-executed nothing converts nothing (nbconvert takes about half a second per notebook)
+            # re-executed nothing converts nothing
             if not page_path.exists() or page_path.stat().st_mtime_ns <= nb_path.stat().st_mtime_ns:
-                body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
-                with atomic_file(page_path) as tmp:
-                    tmp.write_text(body)
+                pending.append((nb_path, page_path))
             links.append(f'<li><a href="{html.escape(ex.name)}.html">{html.escape(ex.name)}</a></li>')
+    convert_pages(pending)
 
     rows = []
     for method, s in summary["limits"].items():
