@@ -95,6 +95,8 @@ class Batches:
 _DATA_CHECKS = frozenset({"Training data", "Augmented training data"})
 #: The labels of its checks of the network's outputs, which the check of the losses covers.
 _OUTPUT_CHECKS = frozenset({"Model output", "Model score"})
+#: Both: the per-batch checks a trainer with every array checked whole skips.
+_SKIPPED_CHECKS = _DATA_CHECKS | _OUTPUT_CHECKS
 
 
 class Columnar:
@@ -121,7 +123,7 @@ class Columnar:
         return list(data), tensors
 
     def _check_for_nans(self, label, *tensors):
-        if self._checked_whole and label in _DATA_CHECKS | _OUTPUT_CHECKS:
+        if self._checked_whole and label in _SKIPPED_CHECKS:
             return
         if label == "Loss" and not any(t is not None and math.isnan(t.item()) for t in tensors):
             return

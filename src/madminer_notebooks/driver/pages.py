@@ -36,6 +36,8 @@ def convert(pairs: list[tuple[Path, Path]]) -> None:
 
 def convert_pages(pairs: list[tuple[Path, Path]]) -> None:
     """:func:`convert`, the pages shared out over worker processes, one per core, when there are enough."""
+    if not pairs:  # a resumed run with nothing new: not even nbconvert's import (about a second)
+        return
     workers = min(len(pairs), os.cpu_count() or 1)
     if workers <= 1 or len(pairs) < POOL_FROM_PAGES:
         convert(pairs)
