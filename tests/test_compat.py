@@ -1,5 +1,6 @@
 """The MadMiner compatibility fixes: behaviour where MadMiner breaks, identical output where it is slow."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -390,3 +391,45 @@ def test_each_pass_over_kept_event_batches_gets_its_own_weights(combined):
             weights *= 3.0  # what SampleAugmenter does with its correction factor
     with pytest.raises(ValueError, match="read-only"):
         batches[0][0][0, 0] = 1.0
+
+
+def test_a_score_is_remembered_by_the_content_of_the_network_and_the_events(monkeypatch):
+    """Fix 4's memo: a second ask for the same network (even freshly loaded: another object with the same
+    weights) on the same events runs no network; other weights, other events or another tanh run it
+    again, and each caller may change the score it got without changing the next one's."""
+    import torch
+    from madminer.ml import ScoreEstimator
+
+    from madminer_notebooks import network_eval
+
+    compat.apply()
+    runs = []
+    original = network_eval.local_score
+    monkeypatch.setattr(network_eval, "local_score", lambda *a: runs.append(1) or original(*a))
+    torch.manual_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 3))
+    estimator = ScoreEstimator(n_hidden=(8,), activation="tanh")
+    estimator.train(method="sally", x=x, t_xz=rng.normal(size=(200, 2)), n_epochs=1, n_workers=0, verbose="none")
+    first = estimator.evaluate_score(x=x)
+    twin = copy.deepcopy(estimator)  # what load_estimator gives: the same weights in other tensors
+    second = twin.evaluate_score(x=x)
+    assert len(runs) == 1
+    np.testing.assert_array_equal(first, second)
+    second[:] = 0.0  # the caller's own copy
+    np.testing.assert_array_equal(twin.evaluate_score(x=x), first)
+    assert len(runs) == 1
+
+    other_x = x.copy()
+    other_x[17, 1] += 1e-3
+    assert not np.array_equal(estimator.evaluate_score(x=other_x)[17], first[17])
+    assert len(runs) == 2
+    with torch.no_grad():
+        twin.model.layers[-1].bias.add_(0.5)  # a retrained network, same object
+    np.testing.assert_allclose(twin.evaluate_score(x=x), first + 0.5, atol=1e-6)
+    assert len(runs) == 3
+    chosen = network_eval.fastest_tanh()
+    other = next(f for f in network_eval.TANH_CANDIDATES.values() if f is not chosen)
+    monkeypatch.setattr(network_eval, "fastest_tanh", lambda: other)
+    np.testing.assert_allclose(estimator.evaluate_score(x=x), first, atol=1e-5)
+    assert len(runs) == 4

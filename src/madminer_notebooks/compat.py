@@ -20,7 +20,9 @@ behaviour and the output: identical, or for the network evaluations (4, 7) equal
    score, no x gradients: the one limits use) runs the same model on whole arrays, with the fastest tanh
    (:mod:`.network_eval`: ``torch.tanh`` took two thirds of the network's time); the other paths call
    MadMiner's function. ``madminer.ml.score`` gets the same for ``evaluate_local_score_model`` (SALLY's
-   score, 27k events: 0.15 s of row-by-row tensors per call, a limit scan makes about forty calls).
+   score, 27k events: 0.15 s of row-by-row tensors per call, a limit scan makes about forty calls), and
+   remembers the last few scores by the content of the network and of the events: an evaluation
+   notebook asks for the same score about thirty times (``_ScoreMemo``).
 5. ``Trainer.check_early_stopping`` keeps the best epoch's weights as ``self.model.state_dict()``: tensors
    that share memory with the parameters, which the optimiser then updates in place, so "restoring the best
    epoch" at the end restored the last epoch's weights. The fix keeps a copy of them (the loss curves are
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import logging
 import os
 from types import ModuleType
@@ -69,6 +72,9 @@ _APPLIED = False
 #: The most memory fix 8 keeps event batches in (a pass larger than this is not kept: MadMiner's own
 #: streaming then serves it, as it would without the fix).
 EVENT_BATCH_CACHE_BYTES = 512 * 1024**2
+
+#: How many (network, events) scores fix 4 remembers: an ensemble's members on the held-out events, with room
+SCORE_MEMO_ENTRIES = 16
 
 
 class _NumpyWithNormed:
@@ -260,10 +266,49 @@ class _EventBatchCache:
             yield (observations, weights.copy(), *ids)
 
 
+class _ScoreMemo:
+    """SALLY's score of the last few (network, events) pairs, keyed by their content: one evaluation
+    notebook asks for the same network on the same held-out events in every ``expected_limits`` call
+    (twice: the Asimov data and the histograms), in the closure check and in ``full_information``, each
+    time from a freshly loaded estimator. A digest of the weights and of the inputs is what makes two asks
+    the same, so a retrained network or other events are never served an old score."""
+
+    def __init__(self, size: int = SCORE_MEMO_ENTRIES):
+        self._size = size
+        self._scores: dict[bytes, np.ndarray] = {}
+
+    @staticmethod
+    def key(layers: list[Any], activation: Any, x: np.ndarray) -> bytes:
+        """A digest of the weights, the activation function evaluated with and the events."""
+        digest = hashlib.blake2b(digest_size=20)
+        for layer in layers:
+            for tensor in (layer.weight, layer.bias):
+                if tensor is not None:
+                    digest.update(tensor.detach().numpy().tobytes())
+        name = f"{getattr(activation, '__module__', '')}.{getattr(activation, '__qualname__', activation)}"
+        digest.update(repr((name, x.shape, x.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(x).data)
+        return digest.digest()
+
+    def score(self, model: Any, layers: list[Any], x: np.ndarray) -> np.ndarray:
+        key = self.key(layers, network_eval.activation_of(model), x)
+        score = self._scores.pop(key, None)
+        if score is None:
+            score = network_eval.local_score(model, layers, x)
+            score.setflags(write=False)
+        self._scores[key] = score  # the most recently used last
+        while len(self._scores) > self._size:
+            self._scores.pop(next(iter(self._scores)))
+        return score.copy()  # the caller's to change
+
+
 def _fast_score_model(original: Any) -> Any:
-    """``evaluate_local_score_model`` that runs the model on one array (:mod:`.network_eval`); with x
-    gradients, double precision or a model it does not cover, MadMiner's own."""
+    """``evaluate_local_score_model`` that runs the model on one array (:mod:`.network_eval`), remembering
+    the last scores (:class:`_ScoreMemo`); with x gradients, double precision or a model it does not cover,
+    MadMiner's own."""
     from madminer.utils.ml.models.score import DenseLocalScoreModel
+
+    memo = _ScoreMemo()
 
     @functools.wraps(original)
     def evaluate(model, xs=None, run_on_gpu=True, double_precision=False, return_grad_x=False):
@@ -271,7 +316,7 @@ def _fast_score_model(original: Any) -> Any:
         if return_grad_x or double_precision or layers is None:
             return original(model, xs, run_on_gpu, double_precision, return_grad_x)
         model.eval()
-        return network_eval.local_score(model.float(), layers, np.asarray(xs))
+        return memo.score(model.float(), layers, np.asarray(xs))
 
     return evaluate
 
