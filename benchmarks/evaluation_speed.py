@@ -9,11 +9,12 @@ Asimov data (all held-out events, the ratio calibrated on one half and evaluated
 of a limit scan, for SALLY (``sallino``), ALICE and ALICES (``ml``). The three paths:
 
 - ``madminer``: MadMiner's ``evaluate_ratio_model`` / ``evaluate_local_score_model`` (inputs built row by
-  row) and one network call per point: so slow that it runs on ``--points`` points only, and is reported per
-  point;
+  row) and one network call per point, and SALLY's histograms by MadMiner's ``Histo``: so slow that it runs
+  on ``--points`` points only, and is reported per point;
 - ``torch tanh``: compat fix 4 as it was before the blocks (whole arrays, ``torch.tanh``, one call per point);
 - ``per point``: compat fix 4 alone (whole arrays, the faster tanh), one network call per point as MadMiner does;
-- ``blocks``: fixes 4 and 7 (:mod:`madminer_notebooks.network_eval`), what the chain runs.
+- ``blocks``: fixes 4 and 7 (:mod:`madminer_notebooks.network_eval`) and SALLY's histograms filled
+  columnar (``ColumnarRatio``), what the chain runs.
 
 The last three also run the notebook's whole resolved scan (coarse grid and refinements), whose
 intervals must agree to 1e-5 of their width. The paths alternate (``--repeats`` rounds) so that they see
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from speed_common import command_line, prepare, write
 
-from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits
+from madminer_notebooks.inference.asimov import ColumnarRatio, ConsistentAsymptoticLimits, HistoRatio
 from madminer_notebooks.inference.scan import resolve_limits
 from madminer_notebooks.methods import METHODS
 from madminer_notebooks.paths import RunPaths
@@ -41,11 +42,12 @@ PATHS = ("madminer", "torch tanh", "per point", "blocks")
 
 @contextlib.contextmanager
 def evaluation_path(name: str) -> Iterator[None]:
-    """MadMiner's evaluation functions as the path ``name`` has them (compat applied: ``blocks``)."""
+    """MadMiner's evaluation functions as the path ``name`` has them (compat applied: ``blocks``), with no
+    score remembered from an earlier path."""
     import madminer.ml.parameterized_ratio as ratio_module
     import madminer.ml.score as score_module
 
-    from madminer_notebooks import network_eval
+    from madminer_notebooks import compat, network_eval
 
     cls = ratio_module.ParameterizedRatioEstimator
     saved = (ratio_module.evaluate_ratio_model, score_module.evaluate_local_score_model,
@@ -57,11 +59,14 @@ def evaluation_path(name: str) -> Iterator[None]:
     if name == "madminer":
         ratio_module.evaluate_ratio_model = saved[0].__wrapped__
         score_module.evaluate_local_score_model = saved[1].__wrapped__
+        ConsistentAsymptoticLimits.sallino_ratio = HistoRatio
+    compat.SCORE_MEMO.clear()
     try:
         yield
     finally:
         ratio_module.evaluate_ratio_model, score_module.evaluate_local_score_model = saved[:2]
         cls.evaluate_log_likelihood_ratio, network_eval.activation_of = saved[2:]
+        ConsistentAsymptoticLimits.sallino_ratio = ColumnarRatio
 
 
 def likelihood(method: str, params: dict, paths: RunPaths) -> Callable[[np.ndarray], np.ndarray]:

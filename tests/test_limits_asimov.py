@@ -168,30 +168,11 @@ def test_sallino_refuses_a_reference_other_than_its_own(combined, monkeypatch):
         ConsistentAsymptoticLimits(str(combined), sallino_binning="quantiles")
 
 
-class _HistoRatio:
-    """The sallino ratio as MadMiner's ``Histo`` computes it (what ``_BinnedRatio`` replaced): the reference."""
-
-    def __init__(self, h, weights, reference_weights, n_bins, binning):
-        from madminer.utils.histo import Histo
-
-        if binning == "equal-width":
-            lo, hi = Histo(h, reference_weights, 1).edges[0]
-            edges = open_bins([np.linspace(lo, hi, n_bins + 1)])
-        else:
-            edges = open_bins(Histo(h, reference_weights, n_bins).edges)
-        self.numerator = Histo(h, weights, edges, epsilon=1.0e-12)
-        self.denominator = Histo(h, reference_weights, edges, epsilon=1.0e-12)
-        self.edges = edges
-
-    def log_likelihood(self, h):
-        return self.numerator.log_likelihood(h) - self.denominator.log_likelihood(h)
-
-
 @pytest.mark.parametrize("binning", ["equal-width", "equal-probability"])
 @pytest.mark.parametrize("n_bins", [2, 25])
 def test_the_sallino_histograms_equal_madminers_histo(binning, n_bins):
     from madminer_notebooks import compat
-    from madminer_notebooks.inference.asimov import _BinnedRatio
+    from madminer_notebooks.inference.asimov import ColumnarRatio, HistoRatio
 
     compat.apply()  # MadMiner's Histo needs fix 1 on today's numpy
     rng = np.random.default_rng(7)
@@ -199,9 +180,10 @@ def test_the_sallino_histograms_equal_madminers_histo(binning, n_bins):
     reference_weights = rng.exponential(1.0, h.size)
     weights = reference_weights * np.exp(0.4 * np.tanh(h))  # another theta: a reweighting
     weights[h < -2.0] = 0.0  # and the lowest bins empty at theta (epsilon keeps their log finite)
-    ours = _BinnedRatio(h, weights, reference_weights, n_bins, binning)
-    theirs = _HistoRatio(h, weights, reference_weights, n_bins, binning)
+    ours = ColumnarRatio(h, weights, reference_weights, n_bins, binning)
+    theirs = HistoRatio(h, weights, reference_weights, n_bins, binning)
     np.testing.assert_array_equal(ours.edges[0], theirs.edges[0])
+    np.testing.assert_array_equal(theirs.numerator.edges[0], theirs.edges[0])  # MadMiner's Histo in these bins
     # evaluated on the filled values, on every edge itself (a value on an edge belongs to the bin above it)
     # and beyond the open edges
     probe = np.concatenate([h, ours.edges[0][1:-1], [-2e30, 2e30]])

@@ -277,6 +277,10 @@ class _ScoreMemo:
         self._size = size
         self._scores: dict[bytes, np.ndarray] = {}
 
+    def clear(self) -> None:
+        """Forget every score (for benchmarks that time a cold evaluation)."""
+        self._scores.clear()
+
     @staticmethod
     def key(layers: list[Any], activation: Any, x: np.ndarray) -> bytes:
         """A digest of the weights, the activation function evaluated with and the events."""
@@ -302,13 +306,15 @@ class _ScoreMemo:
         return score.copy()  # the caller's to change
 
 
+#: the scores fix 4 remembers, one memo per process
+SCORE_MEMO = _ScoreMemo()
+
+
 def _fast_score_model(original: Any) -> Any:
     """``evaluate_local_score_model`` that runs the model on one array (:mod:`.network_eval`), remembering
     the last scores (:class:`_ScoreMemo`); with x gradients, double precision or a model it does not cover,
     MadMiner's own."""
     from madminer.utils.ml.models.score import DenseLocalScoreModel
-
-    memo = _ScoreMemo()
 
     @functools.wraps(original)
     def evaluate(model, xs=None, run_on_gpu=True, double_precision=False, return_grad_x=False):
@@ -316,7 +322,7 @@ def _fast_score_model(original: Any) -> Any:
         if return_grad_x or double_precision or layers is None:
             return original(model, xs, run_on_gpu, double_precision, return_grad_x)
         model.eval()
-        return memo.score(model.float(), layers, np.asarray(xs))
+        return SCORE_MEMO.score(model.float(), layers, np.asarray(xs))
 
     return evaluate
 

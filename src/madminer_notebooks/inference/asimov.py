@@ -62,27 +62,41 @@ HISTO_EPSILON = 1.0e-12
 OPEN_EDGE = 1.0e30
 
 
-class _BinnedRatio:
-    """log p(h in bin | theta) - log p(h in bin | reference) of one sallino statistic, with MadMiner's
-    ``Histo`` interface (``log_likelihood``, ``edges``) so that ``AsymptoticLimits`` evaluates it unchanged.
+def sallino_edges(h: np.ndarray, reference_weights: np.ndarray, n_bins: int, binning: str) -> list[np.ndarray]:
+    """The bins of one sallino statistic, fixed at the reference, outer bins open: equal widths between the
+    0.1% and 99.9% quantiles, or MadMiner's adaptive bins of equal probability."""
+    if binning == "equal-width":
+        lo, hi = Histo._adaptive_binning(h, 1, weights=reference_weights)  # MadMiner's 0.1% and 99.9% quantiles
+        return open_bins([np.linspace(lo, hi, n_bins + 1)])
+    return open_bins([Histo._adaptive_binning(h, n_bins, weights=reference_weights)])
 
-    The two histograms are MadMiner's ``Histo`` of one observable in fixed bins (its weighted fill, its
-    normalisation with ``epsilon``), filled with one bin search and two ``bincount`` calls.
-    A scan builds one per parameter point; built from three ``Histo`` (one to find the edges), each filling
-    the weights and their squares with ``histogramdd``, they took 70% of quick's SALLY scan. The values
-    equal ``Histo``'s (tests/test_limits_asimov.py compares them)."""
+
+class HistoRatio:
+    """log p(h in bin | theta) - log p(h in bin | reference) of one sallino statistic from two MadMiner
+    ``Histo`` (MadMiner's own path, one switch away: :attr:`ConsistentAsymptoticLimits.sallino_ratio`), with
+    ``Histo``'s interface (``log_likelihood``, ``edges``) so that ``AsymptoticLimits`` evaluates it unchanged."""
+
+    def __init__(self, h: np.ndarray, weights: np.ndarray, reference_weights: np.ndarray, n_bins: int, binning: str):
+        self.edges = sallino_edges(np.asarray(h, dtype=float).reshape(-1), reference_weights, n_bins, binning)
+        self.numerator = Histo(h, weights, self.edges, epsilon=HISTO_EPSILON)
+        self.denominator = Histo(h, reference_weights, self.edges, epsilon=HISTO_EPSILON)
+
+    def log_likelihood(self, h: np.ndarray) -> np.ndarray:
+        return self.numerator.log_likelihood(h) - self.denominator.log_likelihood(h)
+
+
+class ColumnarRatio(HistoRatio):
+    """:class:`HistoRatio` with the two histograms filled by one bin search and two ``bincount`` calls (the
+    chain's path). A scan builds one per parameter point; MadMiner's ``Histo`` fills the weights and their
+    squares with ``histogramdd`` and finds the edges with a third: 70% of quick's SALLY scan. The values
+    equal ``HistoRatio``'s (tests/test_limits_asimov.py compares them)."""
 
     def __init__(self, h: np.ndarray, weights: np.ndarray, reference_weights: np.ndarray, n_bins: int, binning: str):
         h = np.asarray(h, dtype=float).reshape(-1)
-        if binning == "equal-width":
-            lo, hi = Histo._adaptive_binning(h, 1, weights=reference_weights)  # the 0.1% and 99.9% quantiles
-            edges = open_bins([np.linspace(lo, hi, n_bins + 1)])
-        else:  # equal probability: MadMiner's adaptive binning
-            edges = open_bins([Histo._adaptive_binning(h, n_bins, weights=reference_weights)])
-        self.edges = edges
-        index = _bin_index(edges[0], h)
-        n = len(edges[0]) - 1
-        with np.errstate(divide="ignore"):  # a bin without any weight: log 0, as with MadMiner's Histo
+        self.edges = sallino_edges(h, reference_weights, n_bins, binning)
+        index = _bin_index(self.edges[0], h)
+        n = len(self.edges[0]) - 1
+        with np.errstate(divide="ignore"):  # a histogram without any weight: log 0, as with MadMiner's Histo
             self._log_ratio = np.log(_bin_probabilities(index, weights, n)) - np.log(
                 _bin_probabilities(index, reference_weights, n)
             )
@@ -119,6 +133,9 @@ def _bin_probabilities(index: np.ndarray, weights: np.ndarray, n_bins: int) -> n
 class ConsistentAsymptoticLimits(AsymptoticLimits):
     """``AsymptoticLimits`` whose histogram model and Asimov data are the same events, and whose ratio
     estimates can be calibrated on held-out events disjoint from the Asimov data (see the module)."""
+
+    #: how sallino's histograms are filled: :class:`ColumnarRatio`, or MadMiner's ``Histo`` (:class:`HistoRatio`)
+    sallino_ratio: type[HistoRatio] = ColumnarRatio
 
     def __init__(
         self,
@@ -199,7 +216,7 @@ class ConsistentAsymptoticLimits(AsymptoticLimits):
         thetas = np.vstack([self.reference[np.newaxis, :], np.asarray(theta_grid, dtype=float)])
         scores, weights = self._make_weighted_histo_data(summary_function, thetas, None, test_split=test_split)
         return [
-            _BinnedRatio(processor(scores, theta), w, weights[0], int(n_bins), self.sallino_binning)
+            self.sallino_ratio(processor(scores, theta), w, weights[0], int(n_bins), self.sallino_binning)
             for theta, w in zip(theta_grid, weights[1:], strict=True)
         ]
 
