@@ -224,6 +224,40 @@ def test_a_broken_file_names_the_event(setup_file, generate, tmp_path, damage, m
         r.analyse_samples()
 
 
+def _nth_event_edit(n: int, edit):
+    """A damage of the text of event ``n`` (1-based) only."""
+
+    def damage(text: str) -> str:
+        head, *events = text.split("<event>")
+        events[n - 1] = edit(events[n - 1])
+        return "<event>".join([head, *events])
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        # a file that is not an LHE file at all (a log saved with the wrong name), a header without events
+        (lambda text: "INFO: generation finished\n" * 50, "no <MGRunCard> in the header (MadMiner reads nevents"),
+        (lambda text: text[: text.index("<event>")] + "</LesHouchesEvents>\n", "no <event> in the file"),
+        (lambda text: text.replace("</rwgt>", ""), "event 1: <rwgt> without </rwgt>"),
+        (_nth_event_edit(5, lambda e: re.sub(r"<rwgt>.*?</rwgt>", "", e, count=1, flags=re.S)),
+         "event 5 has no <rwgt> block while earlier events do"),
+        (_nth_event_edit(2, lambda e: re.sub(r"(<wgt id='[^']+'>)\s*[^<]+", r"\1 nan-ish ", e, count=1)),
+         "a <wgt> value in events 1..300: could not convert string to float"),
+    ],
+)  # fmt: skip
+def test_a_broken_file_names_what_is_wrong(setup_file, generate, tmp_path, damage, message):
+    lhe, _ = generate("w", 300, 16)
+    target = tmp_path / "broken.lhe"
+    to_madgraph_style(lhe, target)
+    target.write_text(damage(target.read_text()))
+    r = _columnar(setup_file, target, "w", {"pt": "j[0].pt"})
+    with pytest.raises(LHEFormatError, match=re.escape(f"{target}: ") + ".*" + re.escape(message)):
+        r.analyse_samples()
+
+
 def test_a_truncated_gzip_stream_is_named(setup_file, generate, tmp_path):
     lhe, _ = generate("sm", 2000, 17)
     data = lhe.read_bytes()

@@ -2,7 +2,8 @@
 stage notebook opened in a real browser (Debian's chromium, driven by Playwright) and run with its default
 parameters, in order; then ``drivers/run`` on the same run folder, which must find nothing to redo.
 
-Slow (about five minutes: the whole quick chain runs once); ``pytest -m "not browser"`` leaves it out.
+The notebooks' default parameter file (``params/quick.yaml``) is the suite's tiny set in the copy JupyterLab
+serves, so the whole chain runs once in about two minutes; ``pytest -m "not browser"`` leaves it out.
 Screenshots of every notebook land in ``test-artifacts/jupyterlab/``.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import free_port, serving
+from tiny import write_params
 
 from madminer_notebooks.chain import NOTEBOOKS, STAGES
 
@@ -51,6 +53,8 @@ def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", home / "notebooks")
     shutil.copytree(ROOT / "params", home / "params")
+    # the notebooks' default parameter file, at the suite's tiny sizes: the same promise, a fraction of the time
+    write_params(home / "params", name="quick.yaml")
     for name, value in SETTINGS.items():
         path = home / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MADGRAPH_SM_PB
 
 from madminer_notebooks import compat
 from madminer_notebooks.analysis import ColumnarLHEReader
@@ -93,7 +94,7 @@ def test_combined_cross_section_does_not_depend_on_the_files_per_benchmark(gener
     # the combined SM cross section after a cut is at most the generator's (before cuts), and not far below
     sigma_gen = generated["sm"][1]["cross_section_pb"]
     assert 0.5 * sigma_gen < single["xsec"][0] <= sigma_gen
-    assert sigma_gen == pytest.approx(1.004e-3, rel=0.05)
+    assert sigma_gen == pytest.approx(MADGRAPH_SM_PB, rel=0.05)
 
     # what the k-factors prevent: the three files counted three times
     plain = numbers(combine(setup_file, three, tmp_path, k_factors=False))

@@ -1,5 +1,6 @@
 """Parameter files: the shipped ones validate; bad ones give one clear error per problem and run nothing."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,13 @@ BAD = [
     ({"analysis.cuts.m_aa": [200.0, 210.0]},
      "analysis.cuts.m_aa: the window [200, 210] GeV does not contain the Higgs mass 125 GeV"),
     ({"analysis.cuts.pt_j1_min": 7000.0}, "analysis.cuts.pt_j1_min: 7000 GeV is beyond the largest jet pT"),
+    # a scan varies only what sampling, training and evaluation read, each value valid where it goes
+    ({"scan": {"analysis.cuts": [{}]}}, "scan.analysis.cuts: not a scannable key (expected one of: sampling."),
+    ({"scan": {"training.epoch": [3]}}, "scan.training.epoch: not a scannable key"),
+    ({"scan": {"training.methods": [["sally"]]}},
+     "scan.training.methods: the methods are compared in every scan point already; scan their settings instead"),
+    ({"scan": {"training.epochs": [5, "ten"]}}, "scan.training.epochs[1]: expected a positive integer, got 'ten'"),
+    ({"scan": {"training.epochs": []}}, "scan.training.epochs: expected a non-empty list of values, got []"),
 ]  # fmt: skip
 
 
@@ -68,14 +76,25 @@ def test_bad_values_name_file_key_and_expectation(tmp_path, overrides, message):
     assert message in str(info.value)
 
 
-def test_missing_sm_and_missing_section(tmp_path):
+def test_missing_sm(tmp_path):
     params = load_params(ROOT / "params" / "quick.yaml")
     del params["physics"]["benchmarks"]["sm"]
     params["generation"]["sampling_benchmarks"] = ["w"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert str(info.value) == (
+        f"{path}: physics.benchmarks.sm: missing (the chain needs the Standard Model point named 'sm')"
+    )
+
+
+def test_missing_section(tmp_path):
+    params = load_params(ROOT / "params" / "quick.yaml")
     del params["sampling"]
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(params))
-    with pytest.raises(ParamsError, match="sampling: missing"):
+    with pytest.raises(ParamsError, match=f"^{re.escape(str(path))}: sampling: missing"):
         load_params(path)
 
 

@@ -179,3 +179,42 @@ def test_a_driver_killed_mid_stage_leaves_a_folder_the_next_run_resumes(tmp_path
     for name, record in done.items():  # what was recorded before the kill was not redone
         assert after[name] == record, name
     assert_records_match_files(run_dir)
+
+
+def test_fresh_refuses_to_delete_a_folder_that_is_not_a_run_folder(tmp_path):
+    """``--fresh`` deletes a run folder's contents; a folder without a manifest (a user's home, a typo) is
+    refused with exit 2, before any stage, and keeps every file."""
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("precious")
+    proc = drive(write_params(tmp_path), folder, "--fresh")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"--fresh: {folder} is not empty and holds no manifest.json; refusing to delete it" in proc.stderr
+    assert {p.name for p in folder.iterdir()} <= {"chapter1.tex", LOCK_NAME}  # the driver's lock file at most
+    assert (folder / "chapter1.tex").read_text() == "precious"
+    assert not ran(proc)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("training..evaluation", ["training", "evaluation"]),
+        ("..combine", ["setup", "generation", "analysis", "combine"]),
+        ("evaluation..", ["evaluation", "plotting"]),
+        ("sampling", ["sampling"]),
+        (None, ["setup", "generation", "analysis", "combine", "sampling", "training", "evaluation", "plotting"]),
+        ("trainig", "--stages 'trainig': unknown stage 'trainig' (stages: setup, generation, analysis, combine,"),
+        ("evaluation..training", "--stages 'evaluation..training': evaluation comes after training"),
+        ("setup..plots", "--stages 'setup..plots': unknown stage 'plots'"),
+    ],
+)
+def test_stage_ranges_parse_or_name_what_is_wrong(spec, expected):
+    from madminer_notebooks.driver.errors import UsageError
+    from madminer_notebooks.driver.runner import parse_stages
+
+    if isinstance(expected, list):
+        assert parse_stages(spec) == expected
+        return
+    with pytest.raises(UsageError) as info:
+        parse_stages(spec)
+    assert str(info.value).startswith(expected)

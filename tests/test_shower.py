@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_figure
+from conftest import MADGRAPH_SM_PB, assert_figure
 from tiny import write_params
 
 from madminer_notebooks import compat
@@ -336,7 +336,7 @@ def test_the_shower_level_keeps_the_files_cross_section(lhe, setup_file):
     assert len(parton["sm"]) == len(shower["sm"]) == 1500  # Pythia lost nothing in this file
     for b in parton:
         assert np.sum(shower[b]) == pytest.approx(np.sum(parton[b]), rel=1e-12), b
-    assert np.sum(parton["sm"]) == pytest.approx(1.004e-3, rel=0.05)
+    assert np.sum(parton["sm"]) == pytest.approx(MADGRAPH_SM_PB, rel=0.05)
 
     losing = read(_LosingReader(str(setup_file), ShowerSettings(mpi=False), seed=8))
     kept = _LosingReader.kept(1, 1500)

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -167,11 +166,10 @@ def test_an_unreachable_server_stops_the_run_before_training_and_keeps_results(t
     models = {p: p.read_bytes() for p in (run_dir / "models").rglob("*") if p.is_file()}
     changed = write_params(tmp_path, {"training.epochs": 3})
     dead = f"http://127.0.0.1:{free_port()}"
-    start = time.perf_counter()
     proc = driver("run", "--params", str(changed), "--run-dir", str(run_dir), env={"MLFLOW_TRACKING_URI": dead})
     assert proc.returncode == 2
     assert f"the MLflow tracking server {dead} does not answer" in proc.stderr
-    assert time.perf_counter() - start < 60
+    assert not ran(proc)  # stopped before any notebook ran, training included
     assert {p: p.read_bytes() for p in (run_dir / "models").rglob("*") if p.is_file()} == models
     assert not list((run_dir / "notebooks").glob("*.failed.ipynb"))
 

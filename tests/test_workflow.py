@@ -11,11 +11,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import assert_run_plot
 from tiny import assert_sampling_failure_reported, damaged_physics, write_params, yadage
 
 from madminer_notebooks import __version__
@@ -172,14 +172,13 @@ def runs(workflow_env, tiny_run, tmp_path_factory):
     on that run's physics."""
     params, papermill_dir, _, _ = tiny_run
     work_dir = tmp_path_factory.mktemp("workflow") / "yadage"
-    start = time.perf_counter()
     proc = yadage(params, work_dir, "--workflow", "ml", "--physics", str(papermill_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return params, papermill_dir, work_dir, proc, time.perf_counter() - start
+    return params, papermill_dir, work_dir, proc
 
 
 def test_the_ml_workflow_reproduces_the_papermill_driver(runs):
-    params_path, papermill_dir, work_dir, proc, _ = runs
+    params_path, papermill_dir, work_dir, proc = runs
     params = load_params(params_path)
     ours = json.loads((work_dir / "summary.json").read_text())
     theirs = json.loads((papermill_dir / "summary.json").read_text())
@@ -197,7 +196,7 @@ def test_the_ml_workflow_reproduces_the_papermill_driver(runs):
     published = yaml.safe_load((work_dir / "plotting" / "published.yml").read_text())
     assert Path(published["summary"]).is_file() and Path(published["report"]).is_file()
     for plot in ("limits.png", "p_values.png"):
-        assert (work_dir / "plotting" / "plots" / plot).stat().st_size > 5000
+        assert_run_plot(work_dir / "plotting" / "plots" / plot)
     # inputs are links into the upstream steps' folders (and the physics run's), not copies
     model = work_dir / "evaluation_0" / "models" / "sally" / "ensemble" / "estimator_0_state_dict.pt"
     assert model.is_symlink() and model.resolve().is_relative_to(work_dir / "training_0")
@@ -207,9 +206,8 @@ def test_the_ml_workflow_reproduces_the_papermill_driver(runs):
 
 
 def test_rerunning_the_workflow_skips_every_notebook(runs):
-    params_path, papermill_dir, work_dir, _, first_seconds = runs
+    params_path, papermill_dir, work_dir, _ = runs
     summary = (work_dir / "summary.json").read_text()
-    start = time.perf_counter()
     proc = yadage(params_path, work_dir, "--workflow", "ml", "--physics", str(papermill_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     logs = "\n".join(p.read_text() for p in work_dir.glob("*/_packtivity/*.run.log"))
@@ -217,12 +215,11 @@ def test_rerunning_the_workflow_skips_every_notebook(runs):
     for name in names:
         assert re.search(rf"\s{re.escape(name)}\s+up to date, skipped", logs), name
     assert json.loads((work_dir / "summary.json").read_text())["limits"] == json.loads(summary)["limits"]
-    assert time.perf_counter() - start < first_seconds
 
 
 def test_a_failing_step_names_stage_cell_and_error(runs, tmp_path):
     """The ML sub-workflow on its own, on a physics run folder whose combined file is damaged."""
-    params_path, papermill_dir, _, _, _ = runs
+    params_path, papermill_dir, _, _ = runs
     physics = damaged_physics(papermill_dir, tmp_path)
     proc = yadage(params_path, tmp_path / "ml", "--workflow", "ml", "--physics", str(physics))
     assert_sampling_failure_reported(proc, tmp_path / "ml")
