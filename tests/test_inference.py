@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy.optimize import brentq
@@ -128,9 +130,11 @@ def test_ratio_closure_is_read_in_q_units_on_the_contours():
     x = rng.normal(size=20000)
     thetas, contours, angles = contour_points([[100.0, 0.0], [0.0, 25.0]], np.zeros(2), directions=4)
     assert contours == ["68"] * 4 + ["95"] * 4
-    # points on d^T I d = q: 68% at sqrt(2.2788 / 100) in the first parameter, 95% at sqrt(5.9915 / 25) in the second
-    assert thetas[0] == pytest.approx([np.sqrt(2.2788 / 100), 0.0])
-    assert thetas[5] == pytest.approx([0.0, np.sqrt(5.9915 / 25)])
+    # points on d^T I d = q, q the 2D thresholds -2 log(1 - coverage) (chi-squared, two degrees of freedom):
+    # 68.27% (1 sigma) in the first parameter, 95% in the second
+    q68, q95 = -2 * np.log(1 - math.erf(1 / math.sqrt(2))), -2 * np.log(0.05)
+    assert thetas[0] == pytest.approx([np.sqrt(q68 / 100), 0.0])
+    assert thetas[5] == pytest.approx([0.0, np.sqrt(q95 / 25)])
     shapes = np.exp(np.outer(thetas[:, 0] + thetas[:, 1], x))  # a ratio exactly normalised on these events
     exact = np.log(shapes / (np.sum(w_sm * shapes, axis=1) / np.sum(w_sm))[:, None])
     good = ratio_closure(thetas, contours, angles, exact, exact, w_sm, 150.0, ["a", "b"])
@@ -251,3 +255,14 @@ def test_fisher_errors_are_infinite_where_the_information_has_a_blind_direction(
     assert fisher_errors([[4.0, 1e-20], [1e-20, 1e-19]]).tolist() == [0.5, np.inf]  # the same, after round-off
     # rank one along a diagonal: both parameters reach the blind direction
     assert fisher_errors([[1.0, 1.0], [1.0, 1.0]]).tolist() == [np.inf, np.inf]
+
+
+def test_confidence_levels_are_one_sigma_and_95_percent_for_any_number_of_parameters():
+    """The thresholds on q, against tables: 1 and 3.841 for one parameter (PDG, Table 40.2: 1 sigma and 95%),
+    2.296 and 5.991 for two, 3.527 and 7.815 for three; the p-value contours at 1 - coverage."""
+    from madminer_notebooks.inference.levels import p_value, q_threshold
+
+    assert [q_threshold(cl, 1) for cl in ("68", "95")] == pytest.approx([1.0, 3.8415], abs=1e-4)
+    assert [q_threshold(cl, 2) for cl in ("68", "95")] == pytest.approx([2.2957, 5.9915], abs=1e-4)
+    assert [q_threshold(cl, 3) for cl in ("68", "95")] == pytest.approx([3.5267, 7.8147], abs=1e-4)
+    assert [p_value("68"), p_value("95")] == pytest.approx([0.3173, 0.05], abs=1e-4)

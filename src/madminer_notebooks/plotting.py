@@ -9,10 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .atomic import atomic_file
+from .inference.intervals import GridValues
+from .inference.levels import q_threshold
 from .methods import style
-
-#: -2 Delta log L for 68% and 95% CL with two parameters.
-Q_2D = {"68": 2.2788, "95": 5.9915}
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
@@ -41,27 +40,20 @@ def show_figure(fig: plt.Figure, path: str | Path) -> None:
         display(Image(filename=str(path)))
 
 
-def grid_shape(theta_grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique axis values of a MadMiner theta grid (n_points, 2), in the order MadMiner builds it."""
-    return np.unique(theta_grid[:, 0]), np.unique(theta_grid[:, 1])
-
-
 def as_image(theta_grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reshape values on the grid to (n_y, n_x) for contour plots."""
-    xs, ys = grid_shape(theta_grid)
-    image = np.full((len(ys), len(xs)), np.nan)
-    ix = np.searchsorted(xs, theta_grid[:, 0])
-    iy = np.searchsorted(ys, theta_grid[:, 1])
-    image[iy, ix] = values
-    return xs, ys, image
+    """The x and y axes of a flat grid of points (n_points, 2) and its values as an image (n_y, n_x), as
+    matplotlib's ``contour`` and ``pcolormesh`` take them: the statistics' layout
+    (:meth:`~.inference.intervals.GridValues.from_points`, x first), transposed."""
+    grid = GridValues.from_points(np.asarray(theta_grid), np.asarray(values))
+    return grid.axes[0], grid.axes[1], grid.q.T
 
 
 def contour_panel(ax: plt.Axes, theta_grid: np.ndarray, q: np.ndarray, name: str, labels: list[str]) -> None:
     """68% (solid) and 95% (dashed) CL contours of q = -2 Delta log L for one method."""
     xs, ys, image = as_image(theta_grid, q)
     look = style(name)
-    ax.contour(xs, ys, image, levels=[Q_2D["68"]], colors=[look["color"]], linestyles="solid")
-    ax.contour(xs, ys, image, levels=[Q_2D["95"]], colors=[look["color"]], linestyles="dashed")
+    ax.contour(xs, ys, image, levels=[q_threshold("68", 2)], colors=[look["color"]], linestyles="solid")
+    ax.contour(xs, ys, image, levels=[q_threshold("95", 2)], colors=[look["color"]], linestyles="dashed")
     ax.plot([], [], color=look["color"], label=look["label"])
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
@@ -69,7 +61,7 @@ def contour_panel(ax: plt.Axes, theta_grid: np.ndarray, q: np.ndarray, name: str
 
 def fisher_ellipse(matrix: np.ndarray, points: int = 400, level: float = 1.0) -> np.ndarray:
     """Points (2, n) of the ellipse dtheta^T I dtheta = level around the SM. At 1: the expected 68% region
-    (one parameter at a time) that the Fisher information ``I`` alone allows; at ``Q_2D[cl]``: the expected
+    (one parameter at a time) that the Fisher information ``I`` alone allows; at ``q_threshold(cl, 2)``: the expected
     2D region at that confidence level. A direction without information gives a very long ellipse."""
     w, v = np.linalg.eigh(np.asarray(matrix, dtype=float))
     t = np.linspace(0.0, 2.0 * np.pi, points)
@@ -80,7 +72,7 @@ def truth_bound_panel(ax: plt.Axes, truth: np.ndarray) -> None:
     """The parton-level truth's expected 68% and 95% CL regions from its Fisher information, shaded: on
     the limits figure, the best any method could do (the same levels as :func:`contour_panel`'s contours)."""
     for cl, alpha in (("95", 0.12), ("68", 0.25)):
-        ax.fill(*fisher_ellipse(truth, level=Q_2D[cl]), color="0.3", alpha=alpha, lw=0)
+        ax.fill(*fisher_ellipse(truth, level=q_threshold(cl, 2)), color="0.3", alpha=alpha, lw=0)
     ax.fill([], [], color="0.3", alpha=0.35, label="truth bound (parton-level Fisher)")
 
 

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from ..plotting import Q_2D
+from .levels import COVERAGE, q_threshold
 
 #: |Delta q| that a ratio estimator's normalisation error may cause on a contour
 Q_TOLERANCE = 1.0
@@ -58,9 +58,9 @@ def contour_points(
     unit = np.column_stack([np.cos(angles), np.sin(angles)])
     # with I = L L^T, d = sqrt(q) L^-T u satisfies d^T I d = q for every unit vector u (u = e_i: along axis i
     # when I is diagonal)
-    points = [centre + np.sqrt(q) * np.linalg.solve(lower.T, u) for q in Q_2D.values() for u in unit]
-    contours = [cl for cl in Q_2D for _ in unit]
-    return np.array(points), contours, np.tile(angles, len(Q_2D))
+    points = [centre + np.sqrt(q_threshold(cl, 2)) * np.linalg.solve(lower.T, u) for cl in COVERAGE for u in unit]
+    contours = [cl for cl in COVERAGE for _ in unit]
+    return np.array(points), contours, np.tile(angles, len(COVERAGE))
 
 
 def _weighted_range(values: np.ndarray, w: np.ndarray, tail: float = 0.01) -> tuple[float, float]:

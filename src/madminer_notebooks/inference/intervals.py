@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: -2 Delta log L thresholds for one parameter (the other profiled): 68.27% (1 sigma) and 95% CL.
-THRESHOLDS = {"68": 1.0, "95": 3.841458820694124}
+from .levels import COVERAGE, q_threshold
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def summarise(g: GridValues, names: list[str], minimum: tuple[np.ndarray, float]
     for axis, name in enumerate(names):
         values, q_prof = profile(g, axis)
         out["intervals"][name] = {}
-        for cl, threshold in THRESHOLDS.items():
-            low, high, open_low, open_high = interval(values, q_prof, q_min + threshold)
+        for cl in COVERAGE:
+            low, high, open_low, open_high = interval(values, q_prof, q_min + q_threshold(cl, 1))
             out["intervals"][name][cl] = {"low": low, "high": high, "open_low": open_low, "open_high": open_high}
     return out

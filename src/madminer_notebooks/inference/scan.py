@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .intervals import THRESHOLDS, GridValues, best_fit, profile, summarise
+from .intervals import GridValues, best_fit, profile, summarise
+from .levels import q_threshold
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def _coarse_box(coarse: GridValues, names: list[str], ranges: list[tuple[float, 
     lowest grid point, and one step more on each side (the continuous minimum is lower still, so the true
     region lies inside). A region that reaches the grid's edge is an error."""
     box = []
-    level = float(coarse.q.min()) + THRESHOLDS["95"]
+    level = float(coarse.q.min()) + q_threshold("95", 1)
     for axis, name in enumerate(names):
         values, prof = profile(coarse, axis)
         inside = np.flatnonzero(prof <= level)
