@@ -218,3 +218,23 @@ def test_stage_ranges_parse_or_name_what_is_wrong(spec, expected):
     with pytest.raises(UsageError) as info:
         parse_stages(spec)
     assert str(info.value).startswith(expected)
+
+
+def test_a_corrupt_manifest_is_one_error_line_that_says_what_to_do(tmp_path):
+    params = write_params(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    manifest = run_dir / "manifest.json"
+    manifest.write_text('{"run_id": "abc", "executions": {"setup": {"notebook": ')  # cut short
+    proc = drive(params, run_dir, "--stages", "setup")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert errors[0].startswith(f"error: {manifest} is not a readable run manifest (")
+    assert errors[0].endswith("delete it to redo every stage, or run again with --fresh to empty the run folder")
+    manifest.write_text("[]")  # valid JSON, not a manifest
+    proc = drive(params, run_dir, "--stages", "setup")
+    assert proc.returncode == 2 and f"error: {manifest} is not a run manifest (no 'executions' mapping)" in proc.stderr
+    proc = drive(params, run_dir, "--stages", "setup", "--fresh")  # what the error line says to do
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ran(proc) == {"setup"} and set(records(run_dir)) == {"setup"}

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ..madgraph import MadGraphUnavailable
 from ..params import ParamsError
 from ..tracking import TrackingUnavailable
+from .manifest import CorruptManifest
 
 #: The errnos of a full disk (or a used-up quota): what the drivers report as "no space left".
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -31,7 +32,7 @@ def exit_status(body: Callable[[], int], unit: str) -> int:
     """
     try:
         return body()
-    except (ParamsError, UsageError, TrackingUnavailable, MadGraphUnavailable) as err:  # found before any work
+    except (ParamsError, UsageError, TrackingUnavailable, MadGraphUnavailable, CorruptManifest) as err:  # before work
         for line in str(err).splitlines():  # every problem on its own error: line
             print(f"error: {line}", file=sys.stderr)
         return 2

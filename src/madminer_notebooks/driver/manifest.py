@@ -60,6 +60,24 @@ class Record:
     origin: str = "driver"  # "interactive": recorded by a notebook run in JupyterLab (not timed)
 
 
+class CorruptManifest(ValueError):
+    """The run folder's manifest cannot be read: nothing can be trusted to be done."""
+
+
+def _read(path: Path) -> dict:
+    """The manifest's contents, or :class:`CorruptManifest` naming the file, the problem and what to do (it is
+    only ever replaced whole, so a damaged one was damaged from outside: a full disk in another program, an
+    edit by hand, a copy cut short)."""
+    advice = "delete it to redo every stage, or run again with --fresh to empty the run folder"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CorruptManifest(f"{path} is not a readable run manifest ({err}); {advice}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("executions"), dict):
+        raise CorruptManifest(f"{path} is not a run manifest (no 'executions' mapping); {advice}")
+    return data
+
+
 class Manifest:
     """Thread-safe store of :class:`Record` per execution name, saved atomically after each change."""
 
@@ -69,8 +87,8 @@ class Manifest:
         self.records: dict[str, dict] = {}
         self.run_id = uuid.uuid4().hex[:12]  # names this chain run in the tracker; kept across resumes
         if path.exists():
-            data = json.loads(path.read_text())
-            self.records = data.get("executions", {})
+            data = _read(path)
+            self.records = data["executions"]
             self.run_id = data.get("run_id", self.run_id)
 
     def up_to_date(
