@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .methods import PARAMETERISED_RATIO, method, trained_methods
-from .shower.detector import JET_PT_MIN, JET_RADIUS
+from .shower.settings import SHOWER_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,15 @@ PARAMETER = {
     "range": RANGE,
 }
 
-#: ``analysis.shower``: the keys it may set, and what a key left out means (the jets of the ATLAS card).
-SHOWER_KEYS: dict[str, tuple[Leaf, Any]] = {
-    "mpi": (BOOL, True),
-    "jet_radius": (Leaf("a number in (0, 1.5]", lambda v: _is_number(v) and 0 < v <= 1.5), JET_RADIUS),
-    "jet_pt_min": (NONNEG_NUMBER, JET_PT_MIN),
-    "jet_eta_max": (POS_NUMBER, 4.5),
+#: ``analysis.shower``: the keys it may set, each with what it must be and what leaving it out means
+#: (:data:`.shower.settings.SHOWER_DEFAULTS`: the jets of the ATLAS card).
+_SHOWER_CHECKS: dict[str, Leaf] = {
+    "mpi": BOOL,
+    "jet_radius": Leaf("a number in (0, 1.5]", lambda v: _is_number(v) and 0 < v <= 1.5),
+    "jet_pt_min": NONNEG_NUMBER,
+    "jet_eta_max": POS_NUMBER,
 }
-SHOWER_DEFAULTS: dict[str, Any] = {key: default for key, (_, default) in SHOWER_KEYS.items()}
+SHOWER_KEYS: dict[str, tuple[Leaf, Any]] = {key: (_SHOWER_CHECKS[key], SHOWER_DEFAULTS[key]) for key in SHOWER_DEFAULTS}
 SHOWER = Leaf(
     "a mapping with any of the keys " + ", ".join(f"{k} ({leaf.expected})" for k, (leaf, _) in SHOWER_KEYS.items()),
     lambda v: isinstance(v, dict) and all(k in SHOWER_KEYS and SHOWER_KEYS[k][0].check(x) for k, x in v.items()),

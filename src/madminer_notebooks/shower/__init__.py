@@ -12,14 +12,16 @@ observables and cuts as the parton-level reader, so every later stage is unchang
 - :mod:`.reader`: MadMiner's ``LHEReader`` reading those objects.
 
 
-Importing the package is cheap (the names below load on first use), so that the parameter schema can read
-the card's jet definition from :mod:`.detector` without importing Pythia, FastJet or MadMiner.
+- :mod:`.settings`: ``analysis.shower`` and its defaults, which the parameter schema reads.
+
+Importing the package is cheap (the names below load on first use): the parameter schema imports
+:mod:`.settings` without importing Pythia, FastJet or MadMiner.
 """
 
 import importlib
 
 _LAZY = {
-    "ShowerSettings": ".pythia",
+    "ShowerSettings": ".settings",
     "ShowerLHEReader": ".reader",
     "analysis_level": ".reader",
     "record_level": ".reader",

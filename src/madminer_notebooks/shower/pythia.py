@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..params import SHOWER_DEFAULTS
-
 log = logging.getLogger(__name__)
 
 #: Pythia's seed range is 1..900 000 000.
@@ -31,21 +29,6 @@ MAX_FAILURES_IN_A_ROW = 100
 
 #: Neutrinos: final-state particles that no detector sees.
 INVISIBLE = (12, 14, 16)
-
-
-@dataclass(frozen=True)
-class ShowerSettings:
-    """What the shower and the reconstruction are run with (``analysis.shower`` of the parameters)."""
-
-    mpi: bool = SHOWER_DEFAULTS["mpi"]  # multiple parton interactions (the underlying event); off: ~7x faster
-    jet_radius: float = SHOWER_DEFAULTS["jet_radius"]  # the anti-kT radius
-    jet_pt_min: float = SHOWER_DEFAULTS["jet_pt_min"]  # GeV, of the clustered towers, before the jet energy scale
-    jet_eta_max: float = SHOWER_DEFAULTS["jet_eta_max"]
-
-    @classmethod
-    def from_params(cls, analysis: dict) -> ShowerSettings:
-        given = analysis.get("shower") or {}
-        return cls(**{k: given[k] for k in SHOWER_DEFAULTS if k in given})
 
 
 def pythia_settings(path: Path, seed: int, mpi: bool) -> list[str]:

@@ -18,8 +18,9 @@ import numpy as np
 
 from ..analysis.lhe_columns import EventChunk, iter_chunks
 from ..analysis.reader import ColumnarLHEReader
-from .pythia import MAX_SEED, ShowerSettings, shower_file
+from .pythia import MAX_SEED, shower_file
 from .reconstruct import reconstruct
+from .settings import ShowerSettings
 
 log = logging.getLogger(__name__)
 

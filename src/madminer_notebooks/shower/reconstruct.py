@@ -20,7 +20,8 @@ import numpy as np
 from ..analysis.lhe_columns import EventChunk, pad
 from . import detector
 from .jets import Jets, antikt
-from .pythia import INVISIBLE, ShoweredChunk, ShowerSettings
+from .pythia import INVISIBLE, ShoweredChunk
+from .settings import ShowerSettings
 
 #: The PDG ids the reconstructed objects carry in the chunk (the reader's "j" and "a" collections).
 JET_ID, PHOTON_ID = 21, 22
