@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from speed_common import command_line, prepare, write
 
-from madminer_notebooks.inference.asimov import ColumnarRatio, ConsistentAsymptoticLimits, HistoRatio
+from madminer_notebooks.inference.limits import ConsistentAsymptoticLimits
+from madminer_notebooks.inference.sallino import ColumnarRatio, HistoRatio
 from madminer_notebooks.inference.scan import resolve_limits
 from madminer_notebooks.methods import METHODS
 from madminer_notebooks.paths import RunPaths

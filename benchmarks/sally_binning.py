@@ -44,7 +44,8 @@ BINNINGS: dict[str, tuple[str, int, str | None]] = {
 def measure(run_dir: Path) -> dict:
     """68% widths of SALLY under every binning of :data:`BINNINGS`, and its Fisher prediction."""
     from madminer_notebooks import compat
-    from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits, open_bins
+    from madminer_notebooks.inference.asimov import open_bins
+    from madminer_notebooks.inference.limits import ConsistentAsymptoticLimits
     from madminer_notebooks.inference.quality import fisher_errors
     from madminer_notebooks.inference.scan import resolve_limits
     from madminer_notebooks.params import load_params

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits, open_bins
+from madminer_notebooks.inference.asimov import open_bins
+from madminer_notebooks.inference.limits import ConsistentAsymptoticLimits
 from madminer_notebooks.inference.scan import resolve_limits
 
 NAMES = ["CWL2", "CPWL2"]
@@ -172,7 +173,7 @@ def test_sallino_refuses_a_reference_other_than_its_own(combined, monkeypatch):
 @pytest.mark.parametrize("n_bins", [2, 25])
 def test_the_sallino_histograms_equal_madminers_histo(binning, n_bins):
     from madminer_notebooks import compat
-    from madminer_notebooks.inference.asimov import ColumnarRatio, HistoRatio
+    from madminer_notebooks.inference.sallino import ColumnarRatio, HistoRatio
 
     compat.apply()  # MadMiner's Histo needs fix 1 on today's numpy
     rng = np.random.default_rng(7)

@@ -3,7 +3,8 @@ MadMiner release that renames or reshapes one of them fails here, by name, inste
 or, worse, silently computing something else.
 
 Public API (``AsymptoticLimits.expected_limits``, ``Ensemble``, ...) is MadMiner's promise; these are not.
-Where each is used: ``inference/asimov.py`` (``ConsistentAsymptoticLimits``), ``inference/columnar_fisher.py``,
+Where each is used: ``inference/limits.py`` (``ConsistentAsymptoticLimits``: ``asimov``, ``sallino``,
+``calibration``), ``inference/columnar_fisher.py``,
 ``analysis/reader.py`` (``ColumnarLHEReader``), ``training.py`` (the columnar trainers) and ``compat.py``
 (the numbered fixes). The signatures are read in a fresh interpreter, before ``compat.apply`` wraps anything.
 """
@@ -56,15 +57,16 @@ def test_every_madminer_method_the_project_overrides_is_pinned():
     from madminer.utils.ml.trainer import Trainer
 
     from madminer_notebooks.analysis.reader import ColumnarLHEReader
-    from madminer_notebooks.inference.asimov import ConsistentAsymptoticLimits
     from madminer_notebooks.inference.columnar_fisher import ColumnarFisherInformation
+    from madminer_notebooks.inference.limits import ConsistentAsymptoticLimits
     from madminer_notebooks.training import Columnar
 
     overridden = set()
     for ours, theirs in ((ConsistentAsymptoticLimits, None), (ColumnarFisherInformation, None),
                          (ColumnarLHEReader, None), (Columnar, Trainer)):  # fmt: skip
-        base = theirs or ours.__mro__[1]
-        for name in vars(ours):
+        mine = [c for c in inspect.getmro(ours) if c.__module__.startswith("madminer_notebooks")]
+        base = theirs or next(c for c in inspect.getmro(ours) if c.__module__.startswith("madminer."))
+        for name in {name for c in mine for name in vars(c)}:
             owner = next((b for b in inspect.getmro(base) if name in vars(b)), None)
             if owner is not None and not name.startswith("__"):
                 overridden.add(f"{owner.__module__}.{owner.__qualname__}.{name}")

@@ -59,7 +59,7 @@ METHODS: dict[str, Method] = {
     for m in (
         Method("rate", "rate only", "0.55", BASELINE, "rate", fisher_key="rate"),
         Method("histo", "histogram", "tab:green", BASELINE, "histo", fisher_key="histo_2d"),
-        # sallino: per theta, a 1D histogram of the score projected on theta's direction (inference.asimov);
+        # sallino: per theta, a 1D histogram of the score projected on theta's direction (inference.sallino);
         # it keeps what SALLY's Fisher information promises, where an 8 x 8 histogram of the 2D score does not
         Method("sally", "SALLY", "tab:blue", LOCAL_SCORE, "sallino", fisher_key="sally"),
         Method("alice", "ALICE", "tab:red", PARAMETERISED_RATIO, "ml"),
