@@ -305,3 +305,50 @@ def combined(setup_file, generate, tmp_path_factory):
     np.random.seed(0)
     combine_and_shuffle(files, str(folder / "combined.h5"))
     return folder / "combined.h5"
+
+
+#: The workflow image's build, started in the background as soon as the collected tests include container
+#: tests: most of its five minutes wait on Debian's mirror and PyPI, so it overlaps the tests before them.
+_IMAGE_BUILD: dict = {}
+
+
+def image_build_command(engine: str) -> list[str]:
+    """``drivers/build-image`` as the container tests build the image (offline with podman)."""
+    return [str(ROOT / "drivers" / "build-image"), "--engine", engine, *(["--offline"] if engine == "podman" else [])]
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    if not any(item.get_closest_marker("container") for item in items) or config.option.collectonly:
+        return
+    from madminer_notebooks.workflow.image import container_engine
+
+    engine = container_engine()
+    if engine is None:
+        return  # the container tests say so themselves
+    log = Path(config.rootpath) / "test-artifacts" / "image-build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        command = image_build_command(engine)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    _IMAGE_BUILD.update(engine=engine, proc=proc, log=log)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    proc = _IMAGE_BUILD.get("proc")
+    if proc is not None and proc.poll() is None:  # the session ended before the container tests
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=120)
+
+
+def background_image_build(engine: str, timeout: float = 3600) -> tuple[int, str] | None:
+    """The background build's exit status and the end of its log, once it has ended; None when none was
+    started for ``engine``."""
+    proc = _IMAGE_BUILD.get("proc")
+    if proc is None or _IMAGE_BUILD["engine"] != engine:
+        return None
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 15)
+        raise AssertionError(f"the workflow image's build did not end within {timeout:.0f} s") from None
+    return proc.returncode, _IMAGE_BUILD["log"].read_text()[-4000:]

@@ -125,13 +125,15 @@ def test_full_chain_produces_real_results(chain):
 def test_rerun_skips_everything(chain):
     params, run_dir, _, _ = chain
     manifest = (run_dir / "manifest.json").read_text()
-    pages = {p.name: p.stat().st_mtime_ns for p in (run_dir / "report").glob("*.html") if p.stem != "index"}
+    products = [run_dir / "summary.json", *(run_dir / "report").glob("*.html")]
+    written = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in products}
     proc = drive(params, run_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ran(proc) == set() and skipped(proc) == all_executions(params)
     assert (run_dir / "manifest.json").read_text() == manifest
-    # no notebook changed, so no notebook's page is converted again (only the index is rewritten)
-    assert {p.name: p.stat().st_mtime_ns for p in (run_dir / "report").glob("*.html") if p.stem != "index"} == pages
+    # nothing ran, so the summary (with the time it records) and the report are those of the first run
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in products} == written
+    assert "nothing new since the summary and the report were written: both kept" in proc.stderr
 
 
 def test_deleted_output_reruns_only_its_execution(chain):

@@ -3,7 +3,8 @@ a base image from Debian's packages, this machine's torch wheel), each step as U
 image, and the combined workflow's results equal to the papermill driver's on the same parameters.
 
 Marker ``container``: drivers/test installs podman (drivers/ensure-podman); the image build costs about five
-minutes on two cores the first time, the workflow about as much again."""
+minutes on two cores the first time (mostly waiting on Debian's mirror and PyPI: conftest starts it in the
+background when the session's tests are collected), the workflow about as much again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import mlflow_runs
+from conftest import background_image_build, image_build_command, mlflow_runs
 from tiny import assert_sampling_failure_reported, damaged_physics, yadage
 
 from madminer_notebooks.chain import evaluation_keys
@@ -36,9 +37,7 @@ def engine() -> str:
 
 
 def build(engine: str) -> subprocess.CompletedProcess:
-    offline = ["--offline"] if engine == "podman" else []
-    return subprocess.run([str(ROOT / "drivers" / "build-image"), "--engine", engine, *offline],
-                          capture_output=True, text=True, timeout=3600)  # fmt: skip
+    return subprocess.run(image_build_command(engine), capture_output=True, text=True, timeout=3600)
 
 
 def image_id(engine: str) -> str:
@@ -48,8 +47,12 @@ def image_id(engine: str) -> str:
 
 @pytest.fixture(scope="module")
 def image(engine) -> str:
-    proc = build(engine)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    """The image, built by the session's background build (conftest) or here."""
+    started = background_image_build(engine)
+    if started is None:
+        proc = build(engine)
+        started = proc.returncode, (proc.stdout + proc.stderr)[-4000:]
+    assert started[0] == 0, started[1]
     return image_id(engine)
 
 

@@ -11,11 +11,11 @@ from scipy.optimize import brentq
 from madminer_notebooks.inference.closure import (
     calibrated_mean_and_error,
     contour_points,
-    joint_score,
     ratio_closure,
     score_closure,
 )
 from madminer_notebooks.inference.fisher import ensemble_information, linear_information, truth_bound
+from madminer_notebooks.inference.held_out import joint_score
 from madminer_notebooks.inference.intervals import GridValues, summarise
 from madminer_notebooks.inference.quality import flags, method_quality
 from madminer_notebooks.inference.scan import RegionAtGridEdge, resolve_limits

@@ -57,6 +57,14 @@ BAD = [
     ({"analysis.cuts.m_aa": [200.0, 210.0]},
      "analysis.cuts.m_aa: the window [200, 210] GeV does not contain the Higgs mass 125 GeV"),
     ({"analysis.cuts.pt_j1_min": 7000.0}, "analysis.cuts.pt_j1_min: 7000 GeV is beyond the largest jet pT"),
+    # one parameter, or three: refused before any work, not deep inside the evaluation notebook
+    ({"physics.parameters": {"CWL2": {"lha_block": "dim6", "lha_id": 2, "morphing_max_power": 2,
+                                      "param_card_transform": "16.52*theta", "range": [-10.0, 10.0]}},
+      "physics.benchmarks": {"sm": {"CWL2": 0.0}, "w": {"CWL2": 10.0}},
+      "generation.sampling_benchmarks": ["sm", "w"], "evaluation.grid": {"CWL2": [-3.0, 3.0]},
+      "sampling.prior": {"CWL2": ["flat", -3.0, 3.0]}},
+     "physics.parameters: the chain's limits, closure checks and plots are written for exactly 2 parameters "
+     "(a 2D grid and 2D contours); got 1: CWL2"),
     # a scan varies only what sampling, training and evaluation read, each value valid where it goes
     ({"scan": {"analysis.cuts": [{}]}}, "scan.analysis.cuts: not a scannable key (expected one of: sampling."),
     ({"scan": {"training.epoch": [3]}}, "scan.training.epoch: not a scannable key"),

@@ -268,6 +268,9 @@ KEY_DEFAULTS: dict[str, Any] = {
     "evaluation.fisher": "columnar",
 }
 
+#: How many EFT parameters the chain handles: the limits scan a 2D grid and draw 2D contours.
+SUPPORTED_PARAMETERS = 2
+
 #: Sections a parameter file may leave out, and what leaving them out means.
 OPTIONAL_SECTIONS: dict[str, Any] = {"tracking": {"enabled": False}, "scan": {}}
 
@@ -325,6 +328,12 @@ def _join(where: str, key: str) -> str:
 def _cross_checks(p: dict, errors: list[str]) -> None:
     """Relations between sections that a per-key schema cannot express."""
     parameters = list(p["physics"]["parameters"])
+    if len(parameters) != SUPPORTED_PARAMETERS:
+        errors.append(
+            f"physics.parameters: the chain's limits, closure checks and plots are written for exactly "
+            f"{SUPPORTED_PARAMETERS} parameters (a 2D grid and 2D contours); got {len(parameters)}: "
+            f"{', '.join(parameters) or 'none'}"
+        )
     for name, values in p["physics"]["benchmarks"].items():
         for key in values:
             if key not in parameters:

@@ -4,8 +4,10 @@ notebooks and an index page with every plot)."""
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import html
 import json
+import logging
 from pathlib import Path
 
 from .. import tracking
@@ -14,6 +16,8 @@ from ..chain import STAGES, event_file_keys, executions
 from ..inference.quality import flags
 from ..paths import RunPaths
 from .pages import convert_pages
+
+log = logging.getLogger(__name__)
 
 
 def cross_sections(params: dict, paths: RunPaths) -> dict:
@@ -39,6 +43,21 @@ def _tracking(params: dict, paths: RunPaths) -> dict | None:
     return {"uri": cfg.uri, "run_id": tracking.chain_run_id(), "experiment_prefix": cfg.prefix}
 
 
+def records_digest(manifest_records: dict) -> str:
+    """What a summary was made from: every execution's record (notebook, parameters, inputs, outputs)."""
+    return hashlib.sha256(json.dumps(manifest_records, sort_keys=True).encode()).hexdigest()
+
+
+def summary_is_current(paths: RunPaths, manifest_records: dict) -> bool:
+    """Whether the run folder's summary was made from exactly these records (an execution run since, by the
+    driver or in JupyterLab, makes it stale)."""
+    try:
+        written = json.loads(paths.summary.read_text()).get("manifest_sha256")
+    except (OSError, ValueError):
+        return False
+    return written == records_digest(manifest_records)
+
+
 def write_summary(
     params: dict, params_file: Path, paths: RunPaths, manifest_records: dict, wall_seconds: float
 ) -> dict:
@@ -54,6 +73,7 @@ def write_summary(
         "params_file": str(params_file),
         "description": params.get("description"),
         "written": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "manifest_sha256": records_digest(manifest_records),
         "cross_sections": cross_sections(params, paths),
         "limits": json.loads(paths.intervals.read_text()),
         "fisher_information": json.loads(paths.fisher.read_text()) if paths.fisher.exists() else None,
@@ -67,6 +87,17 @@ def write_summary(
     with atomic_file(paths.summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def update_summary_and_report(params: dict, params_file: Path, paths: RunPaths, manifest_records: dict,
+                              wall_seconds: float) -> Path:  # fmt: skip
+    """The summary and the report, written again only when an execution ran since they were (a resumed run
+    with nothing to do keeps them, and the time they record, as they are); the report's index."""
+    index = paths.report / "index.html"
+    if summary_is_current(paths, manifest_records) and index.exists():
+        log.info("nothing new since the summary and the report were written: both kept")
+        return index
+    return write_report(params, paths, write_summary(params, params_file, paths, manifest_records, wall_seconds))
 
 
 def write_report(params: dict, paths: RunPaths, summary: dict) -> Path:

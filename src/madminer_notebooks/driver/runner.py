@@ -28,7 +28,7 @@ from .kernels import KernelPool
 from .lock import LOCK_NAME, remove_stale, run_folder_lock
 from .manifest import Manifest
 from .preflight import preflight
-from .report import write_report, write_summary
+from .report import update_summary_and_report
 from .scan import run_scan
 from .step import MissingInput, link_inputs, publish
 
@@ -152,6 +152,7 @@ def run_chain(params_file: Path, run_dir: Path, stages_spec: str | None = None, 
 
 def _run_chain_locked(params: dict, params_file: Path, paths: RunPaths, stages: list[str], fresh: bool,
                       parallel: int | None) -> int:  # fmt: skip
+    start = time.perf_counter()
     if fresh:
         _fresh(paths)
     remove_stale(paths.root)
@@ -159,10 +160,11 @@ def _run_chain_locked(params: dict, params_file: Path, paths: RunPaths, stages: 
     manifest = Manifest(paths.manifest)
     prepare_tracking(params, paths, manifest, stages)
     parallel = parallel or params["run"]["parallel"]
-    wall = time.perf_counter()
     log.info("run folder %s, parameters %s, stages %s..%s", paths.root, params_file, stages[0], stages[-1])
+    # a resumed run usually has nothing to do: then it starts no kernel at all
+    busy = any(_pending(params, paths, manifest, stage) for stage in stages)
     plan = [stage for stage in stages for _ in executions(params, stage, paths.root)]
-    kernels = KernelPool(notebook_dir(), parallel, plan=plan)
+    kernels = KernelPool(notebook_dir(), parallel, prestart=busy, plan=plan)
     try:
         for stage in stages:
             n = len(executions(params, stage, paths.root))
@@ -173,13 +175,11 @@ def _run_chain_locked(params: dict, params_file: Path, paths: RunPaths, stages: 
         kernels.close()
     if stages[-1] == STAGES[-1] and params["scan"]:
         run_scan(params, paths, functools.partial(_run_scan_stage, parallel=parallel))
-    wall = time.perf_counter() - wall
     if stages[-1] == STAGES[-1]:
-        summary = write_summary(params, params_file, paths, manifest.records, wall)
-        index = write_report(params, paths, summary)
+        index = update_summary_and_report(params, params_file, paths, manifest.records, time.perf_counter() - start)
         log.info("summary: %s", paths.summary)
         log.info("report:  %s", index)
-    log.info("done in %.1f s", wall)
+    log.info("done in %.1f s", time.perf_counter() - start)
     return 0
 
 
@@ -234,8 +234,7 @@ def _run_step_locked(params: dict, params_file: Path, paths: RunPaths, stage: st
         kernels.close()
     log.info("%s finished in %.1f s", stage, seconds)
     if stage == STAGES[-1]:
-        summary = write_summary(params, params_file, paths, manifest.records, time.perf_counter() - wall)
-        write_report(params, paths, summary)
+        update_summary_and_report(params, params_file, paths, manifest.records, time.perf_counter() - wall)
         log.info("summary: %s", paths.summary)
     if publish_to:
         log.info("published: %s", publish(params, stage, todo, paths, publish_to))

@@ -7,7 +7,10 @@ values in the parameters' ``scan`` section, on the physics (events) of the run, 
 
 Each combination (a *scan point*) is a run folder ``RUN/scan/point-NN/`` of the usual layout, with its own
 parameter file, manifest and executed notebooks; its inputs from earlier stages are links into ``RUN``. So a
-scan resumes like a run, and every trained model of every point stays on disk. With tracking on, each
+scan resumes like a run, and every trained model of every point stays on disk. An execution whose notebook,
+parameters and inputs are those the run's own execution had (a point that scans only training settings
+samples nothing anew; the point with the run's own settings runs nothing) is not run again: its outputs and
+executed notebook are links to the run's, its record the run's (:func:`reuse_base_executions`). With tracking on, each
 training and evaluation is an MLflow run tagged ``mmnb.scan_point``. The comparison (``RUN/scan/comparison.*``
 and, tracked, an MLflow run with them as artifacts) lists the 95% CL intervals of every method at every point
 and its 68% CL widths relative to the histogram baseline's.
@@ -30,6 +33,8 @@ from ..atomic import atomic_file
 from ..chain import executions, scan_stages
 from ..params import with_overrides
 from ..paths import RunPaths
+from .execute import hashes
+from .manifest import Manifest, Record, file_sha256
 from .step import link_inputs
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,55 @@ def link_point_inputs(params: dict, paths: RunPaths, base: RunPaths) -> None:
     link_inputs(outside, paths, [base.root])
 
 
+def _matches(root: Path, files: dict[str, str]) -> bool:
+    """Whether every file is in ``root`` with the recorded hash."""
+    return all((root / rel).is_file() and file_sha256(root / rel) == sha for rel, sha in files.items())
+
+
+def reuse_base_executions(params: dict, stage: str, paths: RunPaths, base: RunPaths) -> list[str]:
+    """Take over the base run's executions of ``stage`` that this point would repeat exactly: the same
+    notebook, parameters and input files (by content, in the point's folder) as the run recorded, and the
+    run's outputs still as recorded. Their outputs and executed notebooks become links to the run's and their
+    records are copied, so the point's driver finds them up to date. An execution that must run has any link
+    left at its outputs removed first: a notebook writing through a link would overwrite the run's file.
+    Returns the names taken over."""
+    base_records = Manifest(base.manifest).records
+    manifest = Manifest(paths.manifest)
+    reused = []
+    for ex in executions(params, stage, paths.root):
+        nb_sha, p_sha = hashes(ex, params)
+        if manifest.up_to_date(ex.name, paths.root, nb_sha, p_sha, ex.inputs, ex.outputs):
+            continue  # done in this point already (by itself, or taken over before)
+        record = base_records.get(ex.name)
+        same = (
+            record is not None
+            and (record["notebook"], record["params"]) == (nb_sha, p_sha)
+            and sorted(record["inputs"]) == sorted(ex.inputs)
+            and sorted(record["outputs"]) == sorted(ex.outputs)
+            and _matches(paths.root, record["inputs"])
+            and _matches(base.root, record["outputs"])
+        )
+        notebook = paths.notebooks / f"{ex.name}.ipynb"
+        if not same:
+            for target in [*(paths.root / rel for rel in ex.outputs), notebook]:
+                if target.is_symlink():
+                    target.unlink()
+            continue
+        sources = {rel: base.root / rel for rel in ex.outputs}
+        sources[str(notebook.relative_to(paths.root))] = base.notebooks / f"{ex.name}.ipynb"
+        for rel, source in sources.items():
+            target = paths.root / rel
+            if source.is_file() and not (target.is_symlink() and target.resolve() == source.resolve()):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.unlink(missing_ok=True)
+                target.symlink_to(source.resolve())
+        manifest.record(ex.name, Record(**record))
+        reused.append(ex.name)
+    if reused:
+        log.info("taken over from the run (the same notebook, parameters and inputs): %s", ", ".join(reused))
+    return reused
+
+
 RunStage = Callable[[str, dict, Path, RunPaths], float]
 
 
@@ -91,6 +145,7 @@ def run_scan(params: dict, base: RunPaths, run_stage: RunStage) -> Path:
         os.environ[tracking.SCAN_VARIABLE] = label  # a tag on the point's MLflow runs, via the kernels' env
         try:
             for stage in SCAN_STAGES:
+                reuse_base_executions(point, stage, paths, base)
                 run_stage(stage, point, params_file, paths)
         finally:
             os.environ.pop(tracking.SCAN_VARIABLE, None)

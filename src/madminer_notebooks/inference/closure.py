@@ -26,7 +26,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from .held_out import HeldOut, score_members
 from .levels import COVERAGE, q_threshold
+from .limits import ConsistentAsymptoticLimits
 
 #: |Delta q| that a ratio estimator's normalisation error may cause on a contour
 Q_TOLERANCE = 1.0
@@ -207,13 +209,6 @@ def ratio_closure(
     return Closure(summary, log_r_hat, np.asarray(log_r_joint), w_sm, labels, "log r")
 
 
-def joint_score(weights: np.ndarray, gradients: np.ndarray) -> np.ndarray:
-    """MadMiner's ``t_xz`` of weighted events at theta: the weight's gradient over the weight, minus
-    ``d log sigma / d theta`` (the weighted mean of the first term over the same events)."""
-    first = gradients / weights[:, np.newaxis]
-    return first - np.sum(gradients, axis=0) / np.sum(weights)
-
-
 def score_closure(t_hat: np.ndarray, t_xz: np.ndarray, w_sm: np.ndarray, names: list[str]) -> Closure:
     """Orthogonality of the residual and mean of a score estimator at the SM (see the module)."""
     components = {}
@@ -252,3 +247,31 @@ def score_closure(t_hat: np.ndarray, t_xz: np.ndarray, w_sm: np.ndarray, names: 
         "passed": bool(excess.max() < ORTHOGONALITY_TOLERANCE and worst_bias < SCORE_TOLERANCE),
     }
     return Closure(summary, t_hat.T, t_xz.T, w_sm, [f"score {n}" for n in names], "t")
+
+
+def check_closure(
+    kind: str,
+    estimator,
+    held: HeldOut,
+    names: list[str],
+    limits: ConsistentAsymptoticLimits,
+    contour_information: np.ndarray | None = None,
+) -> Closure:
+    """A trained estimator's closure check on the held-out events: ``kind`` "score" (SALLY: the ensemble's
+    mean score against the joint score) or "ratio" (ALICE, ALICES: the normalisation at points on the 68% and
+    95% contours of ``contour_information``, the histogram baseline's Fisher information, judged as the
+    limits use the ratio)."""
+    if kind == "score":
+        t_hat = np.mean(score_members(estimator, held.x, len(names)), axis=0)  # as the limits use it
+        return score_closure(t_hat, held.t_xz, held.weights, names)
+    if kind != "ratio":
+        raise ValueError(f"unknown closure check {kind!r} (expected 'score' or 'ratio')")
+    if contour_information is None:
+        raise ValueError("the ratio closure needs the Fisher information whose contours it checks on")
+    tests, contours, angles = contour_points(contour_information, limits.reference)
+    log_r_hat, _ = estimator.evaluate_log_likelihood_ratio(x=held.x, theta=tests, test_all_combinations=True)
+    w_theta = np.array([held.weights_at(limits, t) for t in tests])
+    # the joint ratio of the normalised distributions (the estimator learns shapes; the rate is separate)
+    log_r_joint = np.log(w_theta / held.weights) - np.log(w_theta.sum(axis=1) / held.weights.sum())[:, np.newaxis]
+    return ratio_closure(tests, contours, angles, log_r_hat, log_r_joint, held.weights, held.n_expected, names,
+                         held.calibration)  # fmt: skip
