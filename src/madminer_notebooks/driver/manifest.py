@@ -60,6 +60,11 @@ class Record:
     origin: str = "driver"  # "interactive": recorded by a notebook run in JupyterLab (not timed)
 
 
+def files_as_recorded(root: Path, files: dict[str, str]) -> bool:
+    """Whether every file (relative path -> recorded hash) is in ``root`` with its recorded hash."""
+    return all((root / rel).is_file() and file_sha256(root / rel) == sha for rel, sha in files.items())
+
+
 class CorruptManifest(ValueError):
     """The run folder's manifest cannot be read: nothing can be trusted to be done."""
 
@@ -105,11 +110,7 @@ class Manifest:
             return False
         if sorted(rec["inputs"]) != sorted(inputs) or sorted(rec["outputs"]) != sorted(outputs):
             return False  # the chain declares different files now (a newer version of the project)
-        for rel, sha in list(rec["inputs"].items()) + list(rec["outputs"].items()):
-            path = root / rel
-            if not path.is_file() or file_sha256(path) != sha:
-                return False
-        return True
+        return files_as_recorded(root, rec["inputs"]) and files_as_recorded(root, rec["outputs"])
 
     def record(self, name: str, rec: Record) -> None:
         with self._lock:

@@ -34,7 +34,7 @@ from ..chain import executions, scan_stages
 from ..params import with_overrides
 from ..paths import RunPaths
 from .execute import hashes
-from .manifest import Manifest, Record, file_sha256
+from .manifest import Manifest, Record, files_as_recorded
 from .step import link_inputs
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,6 @@ def link_point_inputs(params: dict, paths: RunPaths, base: RunPaths) -> None:
     link_inputs(outside, paths, [base.root])
 
 
-def _matches(root: Path, files: dict[str, str]) -> bool:
-    """Whether every file is in ``root`` with the recorded hash."""
-    return all((root / rel).is_file() and file_sha256(root / rel) == sha for rel, sha in files.items())
-
-
 def reuse_base_executions(params: dict, stage: str, paths: RunPaths, base: RunPaths) -> list[str]:
     """Take over the base run's executions of ``stage`` that this point would repeat exactly: the same
     notebook, parameters and input files (by content, in the point's folder) as the run recorded, and the
@@ -95,8 +90,8 @@ def reuse_base_executions(params: dict, stage: str, paths: RunPaths, base: RunPa
             and (record["notebook"], record["params"]) == (nb_sha, p_sha)
             and sorted(record["inputs"]) == sorted(ex.inputs)
             and sorted(record["outputs"]) == sorted(ex.outputs)
-            and _matches(paths.root, record["inputs"])
-            and _matches(base.root, record["outputs"])
+            and files_as_recorded(paths.root, record["inputs"])
+            and files_as_recorded(base.root, record["outputs"])
         )
         notebook = paths.notebooks / f"{ex.name}.ipynb"
         if not same:

@@ -70,7 +70,7 @@ class ColumnarRatio(HistoRatio):
     def log_likelihood(self, h: np.ndarray) -> np.ndarray:
         """Per event, ``Histo.log_likelihood`` of the numerator minus that of the denominator: values outside
         the edges count in the outer bins."""
-        index = np.searchsorted(self.edges[0], np.asarray(h).reshape(-1), side="right") - 1
+        index = _bin_index(self.edges[0], np.asarray(h).reshape(-1))
         return self._log_ratio[np.clip(index, 0, len(self._log_ratio) - 1)]
 
 
